@@ -1,0 +1,131 @@
+// Package playbook turns YAML playbooks, roles and task files into plays,
+// tasks and handlers that remember where in which file they were written.
+package playbook
+
+import (
+	"fmt"
+	"time"
+)
+
+// Pos is a position in a source file.
+type Pos struct {
+	File string
+	Line int
+	Col  int
+}
+
+// String formats a position as file:line:col.
+func (p Pos) String() string {
+	if p.File == "" {
+		return "<input>"
+	}
+	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col)
+}
+
+// Error is a parse or validation error at a position, with a hint saying
+// what to do.
+type Error struct {
+	Pos  Pos
+	Msg  string
+	Hint string
+}
+
+func (e *Error) Error() string {
+	s := e.Pos.String() + ": " + e.Msg
+	if e.Hint != "" {
+		s += "\n  hint: " + e.Hint
+	}
+	return s
+}
+
+// Playbook is a parsed playbook file.
+type Playbook struct {
+	File  string
+	Plays []*Play
+}
+
+// Play is one play of a playbook.
+type Play struct {
+	Pos            Pos
+	Name           string
+	Hosts          string // host pattern
+	Become         *bool
+	BecomeUser     string
+	Vars           map[string]any
+	VarsFiles      []string       // as written (may hold templates)
+	VarsFromFiles  map[string]any // vars_files loaded at parse time, merged in order
+	Roles          []*RoleRef
+	PreTasks       []*Task
+	Tasks          []*Task
+	PostTasks      []*Task
+	Handlers       []*Task // play handlers (role handlers are in Roles[i].Role.Handlers)
+	Serial         []string // batch sizes as written: "2", "30%"; empty = all at once
+	GatherFacts    bool     // default false
+	AnyErrorsFatal bool
+	Tags           []string
+	SecretVars     []string // names of extra variables to redact (secret_vars:)
+}
+
+// RoleRef is a role as used by a play (or by `pgplay role NAME`).
+type RoleRef struct {
+	Pos    Pos
+	Name   string
+	Params map[string]any // role params (vars given with the role)
+	When   []string
+	Tags   []string
+	Become *bool
+	Role   *Role
+}
+
+// Role is a loaded role: roles/NAME/{tasks,handlers,defaults}/main.yaml.
+type Role struct {
+	Name     string
+	Dir      string // disk dir of the role, or "embedded:roles/NAME"
+	Defaults map[string]any
+	Tasks    []*Task
+	Handlers []*Task
+}
+
+// Task is one task, handler, or block.
+type Task struct {
+	Pos  Pos
+	Name string // as written (may hold templates); "" if none
+
+	// Module and Args: the module name and its raw arguments. A free-form
+	// string (`command: ls -l`) is given as Args{"_raw": "ls -l"}.
+	Module string
+	Args   map[string]any
+	ArgPos map[string]Pos // where each argument was written
+
+	When         []string // all must hold
+	Loop         any      // list, or a string template rendering to a list
+	LoopVar      string   // default "item"
+	Register     string
+	Notify       []string
+	Listen       []string // handler topics
+	Tags         []string
+	Become       *bool
+	BecomeUser   string
+	ChangedWhen  []string // nil = not set
+	FailedWhen   []string // nil = not set
+	IgnoreErrors bool
+	Until        string
+	Retries      int           // default 3 when Until is set
+	Delay        time.Duration // default 5s when Until is set
+	RunOnce      bool
+	DelegateTo   string
+	NoLog        bool
+	CheckMode    *bool // check_mode: false runs a command in check mode too
+	Vars         map[string]any
+
+	// Block: Block is non-nil for a block task.
+	Block  []*Task
+	Rescue []*Task
+	Always []*Task
+
+	// Role is the role the task came from (nil for play tasks).
+	Role *Role
+}
+
+// IsBlock says whether the task is a block.
+func (t *Task) IsBlock() bool { return t.Block != nil }

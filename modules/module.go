@@ -1,0 +1,117 @@
+// Package modules holds pgplay's modules: native Go code that drives a host
+// through a transport.Target. Each module lives in its own file and
+// registers itself by name in init().
+package modules
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/pgplay/pgplay/internal/transport"
+)
+
+// Module is one task's work. A fresh value is made per task and host by the
+// registered factory; its exported fields (tagged `arg:"name"`) are filled
+// from the task's arguments by Decode before Run is called.
+type Module interface {
+	Run(ctx context.Context, t transport.Target, env *Env) (*Result, error)
+}
+
+// Env is what a module may know besides its arguments.
+type Env struct {
+	// Host is the inventory name of the host the task runs for.
+	Host string
+	// Vars are all variables visible to the task, with precedence applied.
+	Vars map[string]any
+	// Render renders a template text with Vars (text/template + sprig, missingkey=error).
+	Render func(name, text string) (string, error)
+	// Eval evaluates a condition (a `when:`-style pipeline) with Vars.
+	Eval func(expr string) (bool, error)
+	// Find looks up a content file: kind is "files" or "templates"; it
+	// searches the role's dirs, the playbook's dir, then the embedded content.
+	// It returns the data and the path it was found at (for messages).
+	Find func(kind, name string) ([]byte, string, error)
+	// Check and Diff say whether the run is in check mode / shows diffs.
+	// Modules do not need Check to be correct (the Target records changes);
+	// it is informational.
+	Check bool
+	Diff  bool
+	// Controller is where controller-side files go (fetch); "" = cwd.
+	Controller string
+}
+
+// Diff is a before/after pair for one path, shown with --diff.
+type Diff struct {
+	Path   string `json:"path"`
+	Before string `json:"before"`
+	After  string `json:"after"`
+}
+
+// Result is what a module reports.
+type Result struct {
+	Changed bool
+	Failed  bool
+	Skipped bool
+	Msg     string
+	// RC, Stdout and Stderr are set by command-like modules (HasRC true).
+	HasRC  bool
+	RC     int
+	Stdout string
+	Stderr string
+	// Diffs are shown with --diff.
+	Diffs []Diff
+	// Data are extra fields of the registered result (e.g. "stat", "rows").
+	Data map[string]any
+	// Facts are variables set on the host (set_fact).
+	Facts map[string]any
+}
+
+// Spec describes a registered module.
+type Spec struct {
+	Name    string
+	Purpose string // one line
+	Example string // YAML task example
+	// New returns a fresh module value (a pointer to a struct whose
+	// `arg`-tagged fields are its arguments).
+	New func() Module
+	// FreeForm names the argument that receives a plain string given as
+	// the task's module value (e.g. `command: ls -l` -> "cmd"); "" if none.
+	FreeForm string
+}
+
+var (
+	regMu    sync.RWMutex
+	registry = map[string]Spec{}
+)
+
+// Register adds a module; it panics on a duplicate name (a programming error).
+func Register(s Spec) {
+	regMu.Lock()
+	defer regMu.Unlock()
+	if _, dup := registry[s.Name]; dup {
+		panic(fmt.Sprintf("modules: %q registered twice", s.Name))
+	}
+	registry[s.Name] = s
+}
+
+// Lookup returns the module registered under name.
+func Lookup(name string) (Spec, bool) {
+	regMu.RLock()
+	defer regMu.RUnlock()
+	s, ok := registry[name]
+	return s, ok
+}
+
+// Names lists registered modules, sorted.
+func Names() []string {
+	regMu.RLock()
+	defer regMu.RUnlock()
+	out := make([]string, 0, len(registry))
+	for n := range registry {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
