@@ -58,7 +58,7 @@ type Play struct {
 	PreTasks       []*Task
 	Tasks          []*Task
 	PostTasks      []*Task
-	Handlers       []*Task // play handlers (role handlers are in Roles[i].Role.Handlers)
+	Handlers       []*Task  // play handlers (role handlers are in Roles[i].Role.Handlers)
 	Serial         []string // batch sizes as written: "2", "30%"; empty = all at once
 	GatherFacts    bool     // default false
 	AnyErrorsFatal bool
@@ -74,7 +74,9 @@ type RoleRef struct {
 	When   []string
 	Tags   []string
 	Become *bool
-	Role   *Role
+	// BecomeUser is the role entry's become_user ("" = not set).
+	BecomeUser string
+	Role       *Role
 }
 
 // Role is a loaded role: roles/NAME/{tasks,handlers,defaults}/main.yaml.
@@ -125,6 +127,15 @@ type Task struct {
 
 	// Role is the role the task came from (nil for play tasks).
 	Role *Role
+
+	// KeyPos records where each keyword and the module key were written
+	// (e.g. KeyPos["when"], KeyPos["notify"], KeyPos["command"]).
+	KeyPos map[string]Pos
+	// LoopLabel is loop_control.label as written ("" = show the item).
+	LoopLabel string
+	// Included is, for a block made from include_tasks/import_tasks, the
+	// file that was included (as found: a disk path or "embedded:NAME").
+	Included string
 }
 
 // IsBlock says whether the task is a block.

@@ -1,6 +1,12 @@
 package transport
 
-import "time"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
 
 // Config says how to reach one host. The runner builds it from inventory
 // variables (ssh_host/ansible_host, ssh_port, ssh_user, ssh_key, connection).
@@ -32,4 +38,132 @@ type Config struct {
 	ConnectTimeout time.Duration
 	// KeepAlive is the interval of keepalive requests (default 15s).
 	KeepAlive time.Duration
+}
+
+// Stats counts what a Pool did, for benchmarks and tests.
+type Stats struct {
+	// Dials is the number of SSH connections opened (jump hosts included).
+	Dials int64
+	// Commands is the number of commands run (Query and Change).
+	Commands int64
+	// SFTPSessions is the number of SFTP sessions opened.
+	SFTPSessions int64
+	// SFTPRequests approximates the SFTP requests sent (one per file
+	// operation step, one per 32 KiB written).
+	SFTPRequests int64
+}
+
+// Pool holds one connection per host for a whole run and hands out Targets
+// on it. It is safe for concurrent use.
+type Pool struct {
+	stats        poolStats
+	knownHostsMu sync.Mutex // appends to known_hosts files
+
+	mu     sync.Mutex
+	hosts  map[string]*poolEntry
+	closed bool
+}
+
+type poolEntry struct {
+	mu sync.Mutex // held while dialing: concurrent first calls dial once
+	b  backend
+}
+
+// NewPool returns an empty Pool.
+func NewPool() *Pool {
+	return &Pool{hosts: map[string]*poolEntry{}}
+}
+
+// Target returns a Target for host cfg, acting as user become ("" or the
+// login user: no sudo). The first call for a host connects; later calls
+// reuse that connection (concurrent first calls dial once). When the
+// connection was lost, the next call connects again. Connection failures
+// wrap ErrUnreachable.
+func (p *Pool) Target(ctx context.Context, cfg Config, become string) (Target, error) {
+	key := fmt.Sprintf("%s\x00%t\x00%s\x00%d\x00%s", cfg.Name, cfg.Local, cfg.Addr, cfg.Port, cfg.User)
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil, fmt.Errorf("host %s: connection pool is closed", cfg.Name)
+	}
+	e := p.hosts[key]
+	if e == nil {
+		e = &poolEntry{}
+		p.hosts[key] = e
+	}
+	p.mu.Unlock()
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.b != nil && e.b.dead() != nil {
+		_ = e.b.close()
+		e.b = nil
+	}
+	if e.b == nil {
+		b, err := p.open(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		p.mu.Lock()
+		closed := p.closed
+		p.mu.Unlock()
+		if closed {
+			_ = b.close()
+			return nil, fmt.Errorf("host %s: connection pool is closed", cfg.Name)
+		}
+		e.b = b
+	}
+	if become == e.b.loginUser() {
+		become = ""
+	}
+	return &hostTarget{name: cfg.Name, b: e.b, become: become}, nil
+}
+
+func (p *Pool) open(ctx context.Context, cfg Config) (backend, error) {
+	if cfg.Local {
+		return newLocalHost(cfg.Name, &p.stats), nil
+	}
+	s, err := resolveSettings(cfg)
+	if err != nil {
+		return nil, err
+	}
+	client, jumps, err := dialSSH(ctx, s, &p.knownHostsMu, func() { p.stats.dials.Add(1) })
+	if err != nil {
+		return nil, err
+	}
+	return newSSHHost(s, client, jumps, &p.stats), nil
+}
+
+// Close closes every SFTP session and connection. Targets handed out
+// before fail afterwards.
+func (p *Pool) Close() error {
+	p.mu.Lock()
+	p.closed = true
+	entries := make([]*poolEntry, 0, len(p.hosts))
+	for _, e := range p.hosts {
+		entries = append(entries, e)
+	}
+	p.hosts = map[string]*poolEntry{}
+	p.mu.Unlock()
+	var errs []error
+	for _, e := range entries {
+		e.mu.Lock()
+		if e.b != nil {
+			if err := e.b.close(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		e.mu.Unlock()
+	}
+	return errors.Join(errs...)
+}
+
+// Stats returns the counters of what the Pool did so far.
+func (p *Pool) Stats() Stats {
+	return Stats{
+		Dials:        p.stats.dials.Load(),
+		Commands:     p.stats.commands.Load(),
+		SFTPSessions: p.stats.sftpSessions.Load(),
+		SFTPRequests: p.stats.sftpRequests.Load(),
+	}
 }

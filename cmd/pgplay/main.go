@@ -1,0 +1,98 @@
+// Command pgplay runs Ansible-style YAML playbooks over SSH with native Go
+// modules, and ships the content to deploy a PostgreSQL HA cluster.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes, as ansible-playbook's.
+const (
+	exitOK          = 0
+	exitError       = 1
+	exitHostFailed  = 2
+	exitUnreachable = 3
+	exitParse       = 4
+	exitOptions     = 5
+	exitInterrupted = 99
+)
+
+// exitError carries an exit code through cobra.
+type codeError struct {
+	code int
+	err  error
+}
+
+func (e *codeError) Error() string { return e.err.Error() }
+func (e *codeError) Unwrap() error { return e.err }
+
+func withCode(code int, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &codeError{code, err}
+}
+
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes the CLI with args and returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	root := newRootCmd()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	var ce *codeError
+	if errors.As(err, &ce) {
+		if ce.err != errSilent {
+			fmt.Fprintln(stderr, "ERROR! "+ce.err.Error())
+		}
+		return ce.code
+	}
+	// cobra's own errors: bad flags, unknown commands.
+	fmt.Fprintln(stderr, "ERROR! "+err.Error())
+	fmt.Fprintln(stderr, "  hint: see `pgplay --help` or `pgplay COMMAND --help`")
+	return exitOptions
+}
+
+// errSilent is returned when the error was already reported.
+var errSilent = errors.New("(reported)")
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "pgplay",
+		Short:         "Run YAML playbooks over SSH; deploy and operate a PostgreSQL HA cluster",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newRunCmd(), newRoleCmd(), newVersionCmd(), newDocCmd(), newInitCmd(), newLabCmd())
+	return root
+}
+
+func newVersionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print pgplay's version",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			fmt.Fprintf(cmd.OutOrStdout(), "pgplay %s\n", version)
+		},
+	}
+}

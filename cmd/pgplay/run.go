@@ -1,0 +1,270 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
+
+	pgplay "github.com/pgplay/pgplay"
+	"github.com/pgplay/pgplay/internal/content"
+	"github.com/pgplay/pgplay/internal/inventory"
+	"github.com/pgplay/pgplay/internal/playbook"
+	"github.com/pgplay/pgplay/internal/report"
+	"github.com/pgplay/pgplay/internal/runner"
+	"github.com/pgplay/pgplay/modules"
+)
+
+// runFlags are the flags shared by `run` and `role`.
+type runFlags struct {
+	inventory      string
+	limit          string
+	tags           []string
+	skipTags       []string
+	extra          []string
+	check          bool
+	diff           bool
+	forks          int
+	verbose        int
+	output         string
+	acceptNew      bool
+	connectTimeout time.Duration
+}
+
+func (f *runFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVarP(&f.inventory, "inventory", "i", "", "inventory file (YAML, Ansible's shape)")
+	fl.StringVarP(&f.limit, "limit", "l", "", "limit to hosts matching this pattern (e.g. node1, 'postgres:!node3')")
+	fl.StringSliceVarP(&f.tags, "tags", "t", nil, "only run tasks tagged with these tags")
+	fl.StringSliceVar(&f.skipTags, "skip-tags", nil, "skip tasks tagged with these tags")
+	fl.StringArrayVarP(&f.extra, "extra-vars", "e", nil, "extra variables: k=v, @file.yaml, or JSON/YAML inline; highest precedence")
+	fl.BoolVarP(&f.check, "check", "C", false, "check mode: report what would change, change nothing")
+	fl.BoolVarP(&f.diff, "diff", "D", false, "show diffs of changed files")
+	fl.IntVarP(&f.forks, "forks", "f", 20, "how many hosts to work on in parallel")
+	fl.CountVarP(&f.verbose, "verbose", "v", "more output (-v, -vv, -vvv)")
+	fl.StringVar(&f.output, "output", "human", "output format: human or json (one JSON object per event)")
+	fl.BoolVar(&f.acceptNew, "accept-new-host-keys", false, "trust and record unknown host keys (never a changed one)")
+	fl.DurationVar(&f.connectTimeout, "connect-timeout", 10*time.Second, "SSH connect timeout")
+}
+
+func newRunCmd() *cobra.Command {
+	f := &runFlags{}
+	cmd := &cobra.Command{
+		Use:   "run PLAYBOOK -i INVENTORY",
+		Short: "Run a playbook against the inventory's hosts",
+		Example: `  pgplay run playbooks/site.yaml -i inventory.yaml
+  pgplay run playbooks/site.yaml -i inventory.yaml --check --diff
+  pgplay run playbooks/rejoin.yaml -i inventory.yaml --limit node1`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return withCode(exitOptions, fmt.Errorf("run takes one playbook file, got %d arguments\n  hint: pgplay run PLAYBOOK -i INVENTORY", len(args)))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			src := defaultSource()
+			found, err := src.Stat(args[0])
+			if err != nil {
+				return withCode(exitOptions, fmt.Errorf("playbook %s not found on disk or in the binary\n  hint: check the path; `pgplay init DIR` writes out the built-in playbooks", args[0]))
+			}
+			opt := playbook.Options{Source: src, KnownModule: knownModule, ModuleNames: modules.Names()}
+			if found.Dir != "" {
+				opt.Source = src.With(found.Dir)
+			}
+			pb, err := playbook.Load(args[0], opt)
+			if err != nil {
+				return withCode(exitParse, err)
+			}
+			return execute(cmd, f, pb, opt.Source)
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
+
+func newRoleCmd() *cobra.Command {
+	f := &runFlags{}
+	var hosts string
+	var become bool
+	cmd := &cobra.Command{
+		Use:   "role NAME -i INVENTORY",
+		Short: "Run one role against the inventory's hosts, without a playbook file",
+		Example: `  pgplay role sync_standby -i inventory.yaml -e sync_standbys=node3,node2
+  pgplay role postgres -i inventory.yaml -l node2`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return withCode(exitOptions, fmt.Errorf("role takes one role name, got %d arguments", len(args)))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			src := defaultSource()
+			opt := playbook.Options{Source: src, KnownModule: knownModule, ModuleNames: modules.Names()}
+			rr, err := playbook.RoleRefFor(args[0], nil, opt)
+			if err != nil {
+				return withCode(exitParse, err)
+			}
+			b := become
+			pb := &playbook.Playbook{File: "role " + args[0], Plays: []*playbook.Play{{
+				Name: "role " + args[0], Hosts: hosts, Become: &b, Roles: []*playbook.RoleRef{rr},
+			}}}
+			return execute(cmd, f, pb, src)
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().StringVar(&hosts, "hosts", "all", "host pattern the role runs on (before --limit)")
+	cmd.Flags().BoolVarP(&become, "become", "b", true, "run the role's tasks with become (sudo)")
+	return cmd
+}
+
+func knownModule(name string) bool {
+	if name == "meta" || name == "include_tasks" || name == "import_tasks" {
+		return true
+	}
+	_, ok := modules.Lookup(name)
+	return ok
+}
+
+// defaultSource finds content in the working directory, then in the binary.
+func defaultSource() *content.Source {
+	return &content.Source{Dirs: []string{"."}, Embedded: pgplay.Content}
+}
+
+// execute loads the inventory and runs pb, mapping the outcome to an exit code.
+func execute(cmd *cobra.Command, f *runFlags, pb *playbook.Playbook, src *content.Source) error {
+	if f.inventory == "" {
+		return withCode(exitOptions, fmt.Errorf("no inventory given\n  hint: pass -i inventory.yaml (see inventory.example.yaml)"))
+	}
+	if f.output != "human" && f.output != "json" {
+		return withCode(exitOptions, fmt.Errorf("--output %q: want human or json", f.output))
+	}
+	if f.forks < 1 {
+		return withCode(exitOptions, fmt.Errorf("--forks %d: want 1 or more", f.forks))
+	}
+	inv, err := inventory.Load(f.inventory)
+	if err != nil {
+		return withCode(exitParse, err)
+	}
+	extra, err := parseExtraVars(f.extra)
+	if err != nil {
+		return withCode(exitOptions, err)
+	}
+	red := report.NewRedactor()
+	out := cmd.OutOrStdout()
+	var sink report.Sink
+	if f.output == "json" {
+		sink = report.NewJSON(out)
+	} else {
+		sink = report.NewHuman(out, report.UseColor(out), f.verbose)
+	}
+	r := runner.New(runner.Options{
+		Inventory: inv, Source: src, Limit: f.limit, Tags: f.tags, SkipTags: f.skipTags,
+		ExtraVars: extra, Check: f.check, Diff: f.diff, Forks: f.forks, Verbosity: f.verbose,
+		Sink: sink, Redactor: red, AcceptNewHostKeys: f.acceptNew, ConnectTimeout: f.connectTimeout,
+	})
+	if err := r.Prepare(pb); err != nil {
+		code := exitParse
+		if strings.HasPrefix(err.Error(), "--limit") {
+			code = exitOptions
+		}
+		return withCode(code, err)
+	}
+	o := r.Run(cmd.Context(), pb)
+	switch {
+	case o.Interrupted:
+		return withCode(exitInterrupted, errSilent)
+	case o.Unreachable:
+		return withCode(exitUnreachable, errSilent)
+	case o.Failed:
+		return withCode(exitHostFailed, errSilent)
+	}
+	return nil
+}
+
+// parseExtraVars reads -e values: k=v pairs, @file (YAML/JSON), or inline
+// JSON/YAML mappings. Later values override earlier ones.
+func parseExtraVars(list []string) (map[string]any, error) {
+	out := map[string]any{}
+	for _, e := range list {
+		e = strings.TrimSpace(e)
+		switch {
+		case e == "":
+			return nil, fmt.Errorf("-e: empty value\n  hint: -e key=value, -e @vars.yaml or -e '{\"key\": 1}'")
+		case strings.HasPrefix(e, "@"):
+			path := e[1:]
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return nil, fmt.Errorf("-e %s: %w\n  hint: the file after @ must exist (YAML or JSON mapping)", e, err)
+			}
+			m, err := decodeMapping(path, b)
+			if err != nil {
+				return nil, err
+			}
+			for k, v := range m {
+				out[k] = v
+			}
+		case strings.HasPrefix(e, "{"):
+			var m map[string]any
+			if err := json.Unmarshal([]byte(e), &m); err != nil {
+				ym, yerr := decodeMapping("-e", []byte(e))
+				if yerr != nil {
+					return nil, fmt.Errorf("-e %s: not valid JSON or YAML: %v\n  hint: quote the whole value for the shell: -e '{\"k\": \"v\"}'", e, err)
+				}
+				m = ym
+			}
+			for k, v := range m {
+				out[k] = v
+			}
+		default:
+			for _, pair := range splitPairs(e) {
+				k, v, ok := strings.Cut(pair, "=")
+				if !ok || k == "" {
+					return nil, fmt.Errorf("-e %q: want key=value\n  hint: -e key=value, -e @vars.yaml or -e '{\"key\": 1}'", pair)
+				}
+				out[k] = v
+			}
+		}
+	}
+	return out, nil
+}
+
+// splitPairs splits "a=1 b='x y'" on spaces outside quotes.
+func splitPairs(s string) []string {
+	var out []string
+	var cur strings.Builder
+	var q rune
+	for _, r := range s {
+		switch {
+		case q != 0 && r == q:
+			q = 0
+		case q == 0 && (r == '\'' || r == '"'):
+			q = r
+		case q == 0 && r == ' ':
+			if cur.Len() > 0 {
+				out = append(out, cur.String())
+				cur.Reset()
+			}
+		default:
+			cur.WriteRune(r)
+		}
+	}
+	if cur.Len() > 0 {
+		out = append(out, cur.String())
+	}
+	return out
+}
+
+func decodeMapping(name string, b []byte) (map[string]any, error) {
+	var m map[string]any
+	if err := yaml.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%s: %v\n  hint: extra vars files hold one YAML or JSON mapping", name, err)
+	}
+	if m == nil {
+		return nil, fmt.Errorf("%s: empty or not a mapping\n  hint: extra vars files hold one YAML or JSON mapping", name)
+	}
+	return m, nil
+}

@@ -1,0 +1,160 @@
+//go:build e2e
+
+// Package e2e holds end-to-end tests that bring up the local lab
+// (`pgplay lab up`) and drive its hosts. They need root and run with
+//
+//	go test -tags e2e ./e2e/ -v
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pgplay/pgplay/internal/inventory"
+	"github.com/pgplay/pgplay/internal/lab"
+	"github.com/pgplay/pgplay/internal/transport"
+)
+
+// logWriter sends the lab's progress lines to the test log.
+type logWriter struct{ t *testing.T }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// requireRoot fails (not skips) the test when not run as root: the lab
+// needs namespaces, mounts and cgroups.
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Fatal("the lab e2e tests need root: run them as root (CI does), e.g. sudo go test -tags e2e ./e2e/")
+	}
+}
+
+// upLab brings a lab up in a fresh state directory and registers its
+// teardown, which runs even when the test fails.
+func upLab(t *testing.T, mod func(*lab.Options)) (*lab.Lab, lab.Options, *lab.Status) {
+	t.Helper()
+	requireRoot(t)
+	l := lab.New(logWriter{t})
+	opts := lab.DefaultOptions()
+	opts.StateDir = filepath.Join(t.TempDir(), "lab")
+	if mod != nil {
+		mod(&opts)
+	}
+	t.Cleanup(func() {
+		if err := l.Down(context.Background(), opts.StateDir); err != nil {
+			t.Errorf("lab down: %v", err)
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute) // a first rootfs build takes ~2 min
+	defer cancel()
+	st, err := l.Up(ctx, opts)
+	if err != nil {
+		t.Fatalf("lab up: %v", err)
+	}
+	return l, opts, st
+}
+
+// labHosts connects to every host of the lab's inventory through pgplay's
+// transport, as the runner would: the inventory's ssh_* variables, strict
+// host keys against the lab's known_hosts.
+type labHosts struct {
+	t       *testing.T
+	pool    *transport.Pool
+	inv     *inventory.Inventory
+	targets map[string]transport.Target
+}
+
+func connect(t *testing.T, inventoryFile string) *labHosts {
+	t.Helper()
+	inv, err := inventory.Load(inventoryFile)
+	if err != nil {
+		t.Fatalf("loading the lab inventory: %v", err)
+	}
+	h := &labHosts{t: t, pool: transport.NewPool(), inv: inv, targets: map[string]transport.Target{}}
+	t.Cleanup(func() { _ = h.pool.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, name := range inv.Order {
+		tg, err := h.pool.Target(ctx, configOf(inv.Hosts[name]), "")
+		if err != nil {
+			t.Fatalf("%s does not answer over SSH: %v", name, err)
+		}
+		h.targets[name] = tg
+	}
+	return h
+}
+
+// configOf maps a lab inventory host to a transport configuration.
+func configOf(h *inventory.Host) transport.Config {
+	v := func(k string) string { return fmt.Sprint(h.Vars[k]) }
+	return transport.Config{
+		Name: h.Name, Addr: v("ssh_host"), Port: 22, User: v("ssh_user"),
+		KeyFiles: []string{v("ssh_key")}, KnownHostsFiles: []string{v("ssh_known_hosts")},
+		SSHConfigFile: v("ssh_config"), ConnectTimeout: 10 * time.Second,
+	}
+}
+
+// run runs argv on host and fails the test unless it exits 0.
+func (h *labHosts) run(host string, argv ...string) string {
+	h.t.Helper()
+	out, rc := h.try(host, argv...)
+	if rc != 0 {
+		h.t.Fatalf("%s: %s: exit %d: %s", host, strings.Join(argv, " "), rc, out)
+	}
+	return out
+}
+
+// try runs argv on host and returns its stdout (stderr when stdout is
+// empty) and exit code.
+func (h *labHosts) try(host string, argv ...string) (string, int) {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	res, err := h.targets[host].Query(ctx, transport.Cmd{Argv: argv})
+	if err != nil {
+		h.t.Fatalf("%s: %s: %v", host, strings.Join(argv, " "), err)
+	}
+	out := strings.TrimSpace(string(res.Stdout))
+	if out == "" {
+		out = strings.TrimSpace(string(res.Stderr))
+	}
+	return out, res.RC
+}
+
+// eventually polls cond until it holds or timeout passes.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, detail := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not true after %s: %s", what, timeout, detail)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// pidRunning reports whether pid is a live (not zombie) process.
+func pidRunning(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || (s[i+2] != 'Z' && s[i+2] != 'X')
+}

@@ -1,0 +1,194 @@
+package lab
+
+import (
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/kevinburke/ssh_config"
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/pgplay/pgplay/internal/inventory"
+)
+
+func defaultPlan(t *testing.T) Plan {
+	t.Helper()
+	p, err := NewPlan(DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// The inventory loads with pgplay's own loader and has the groups and
+// variables the playbooks expect.
+func TestRenderInventoryLoads(t *testing.T) {
+	p := defaultPlan(t)
+	sf := stateFiles("/srv/my lab")
+	text, err := renderInventory(p, sf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(text, inventoryHeader) {
+		t.Errorf("inventory does not start with the lab header:\n%s", text)
+	}
+	inv, err := inventory.Parse("inventory.yaml", []byte(text))
+	if err != nil {
+		t.Fatalf("pgplay cannot load the lab inventory: %v\n%s", err, text)
+	}
+	groups := map[string]string{
+		"postgres": "node1 node2 node3",
+		"primary":  "node1",
+		"standbys": "node2 node3",
+		"barman":   "backup1",
+	}
+	for g, want := range groups {
+		var got []string
+		for _, name := range inv.Order {
+			if contains(inv.Hosts[name].Groups, g) {
+				got = append(got, name)
+			}
+		}
+		if strings.Join(got, " ") != want {
+			t.Errorf("group %s = %v, want %s", g, got, want)
+		}
+	}
+	for _, h := range p.Hosts {
+		v := inv.Hosts[h.Name].Vars
+		for k, want := range map[string]any{
+			"ssh_host":        h.Addr.String(),
+			"ssh_user":        "root",
+			"ssh_key":         "/srv/my lab/id_ed25519",
+			"ssh_known_hosts": "/srv/my lab/known_hosts",
+			"ssh_config":      "none",
+			"vip":             "198.51.100.100",
+			"vip_interface":   "eth0",
+			"lab_network":     "198.51.100.0/24",
+		} {
+			if fmt.Sprint(v[k]) != want {
+				t.Errorf("%s: %s = %v, want %v", h.Name, k, v[k], want)
+			}
+		}
+		if h.Role == RoleBarman {
+			if _, ok := v["pg_role"]; ok {
+				t.Errorf("backup1 has pg_role")
+			}
+			continue
+		}
+		for k, want := range map[string]any{
+			"pg_role":             h.Role,
+			"repmgr_node_id":      h.NodeID,
+			"keepalived_priority": h.Priority,
+		} {
+			if fmt.Sprint(v[k]) != fmt.Sprint(want) {
+				t.Errorf("%s: %s = %v (%T), want %v", h.Name, k, v[k], v[k], want)
+			}
+		}
+		if _, isInt := v["repmgr_node_id"].(int); !isInt {
+			t.Errorf("%s: repmgr_node_id is %T, want an integer", h.Name, v["repmgr_node_id"])
+		}
+	}
+}
+
+func TestRenderInventoryWithoutBarman(t *testing.T) {
+	o := DefaultOptions()
+	o.Nodes, o.Barman = 1, false
+	p, err := NewPlan(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, err := renderInventory(p, stateFiles("/lab"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := inventory.Parse("inventory.yaml", []byte(text))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, text)
+	}
+	if len(inv.Hosts) != 1 || inv.Hosts["node1"] == nil {
+		t.Errorf("hosts = %v", inv.Order)
+	}
+	if strings.Contains(text, "barman") {
+		t.Errorf("barman group without a barman host:\n%s", text)
+	}
+}
+
+// The ssh_config parses as OpenSSH's and points at the lab's files.
+func TestRenderSSHConfig(t *testing.T) {
+	p := defaultPlan(t)
+	sf := stateFiles("/srv/my lab")
+	cfg, err := ssh_config.Decode(strings.NewReader(renderSSHConfig(p, sf)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range p.Hosts {
+		for k, want := range map[string]string{
+			"HostName":              h.Addr.String(),
+			"User":                  "root",
+			"IdentityFile":          "/srv/my lab/id_ed25519",
+			"UserKnownHostsFile":    "/srv/my lab/known_hosts",
+			"StrictHostKeyChecking": "yes",
+			"IdentitiesOnly":        "yes",
+		} {
+			got, err := cfg.Get(h.Name, k)
+			if err != nil || strings.Trim(got, `"`) != want {
+				t.Errorf("%s %s = %q (%v), want %q", h.Name, k, got, err, want)
+			}
+		}
+	}
+	if got, _ := cfg.Get("elsewhere", "HostName"); got != "" {
+		t.Errorf("config matches hosts outside the lab: %q", got)
+	}
+}
+
+// known_hosts lines match each host by name and by address, and only with
+// its own key.
+func TestRenderKnownHosts(t *testing.T) {
+	p := defaultPlan(t)
+	keys := map[string]string{}
+	pubs := map[string]ssh.PublicKey{}
+	for _, h := range p.Hosts {
+		kp, err := newKeyPair("root@" + h.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys[h.Name] = kp.Public
+		pk, _, _, _, err := ssh.ParseAuthorizedKey([]byte(kp.Public))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pubs[h.Name] = pk
+		if _, err := ssh.ParseRawPrivateKey([]byte(kp.Private)); err != nil {
+			t.Fatalf("private key does not parse: %v", err)
+		}
+	}
+	file := t.TempDir() + "/known_hosts"
+	if err := writeFile(file, renderKnownHosts(p, keys), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cb, err := knownhosts.New(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	remote := &net.TCPAddr{IP: net.IPv4(198, 51, 100, 11), Port: 22}
+	for _, name := range []string{"node1:22", "198.51.100.11:22"} {
+		if err := cb(name, remote, pubs["node1"]); err != nil {
+			t.Errorf("%s with node1's key: %v", name, err)
+		}
+		if err := cb(name, remote, pubs["node2"]); err == nil {
+			t.Errorf("%s with node2's key accepted", name)
+		}
+	}
+}
+
+func TestRenderEtcHosts(t *testing.T) {
+	p := defaultPlan(t)
+	text := renderEtcHosts(p, "node2")
+	for _, want := range []string{"127.0.0.1\tlocalhost", "198.51.100.11\tnode1", "198.51.100.20\tbackup1"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("/etc/hosts lacks %q:\n%s", want, text)
+		}
+	}
+}

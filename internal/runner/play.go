@@ -1,0 +1,322 @@
+package runner
+
+import (
+	"context"
+
+	"github.com/pgplay/pgplay/internal/playbook"
+	"github.com/pgplay/pgplay/internal/report"
+)
+
+// playRun is the state of one play (one serial batch at a time).
+type playRun struct {
+	r             *Runner
+	pb            *playbook.Playbook
+	play          *playbook.Play
+	hosts         []*hostState // the play's hosts (all batches)
+	batch         []*hostState // current batch
+	notify        map[*playbook.Task]map[*hostState]bool
+	handler       []*playbook.Task // all handlers, in order
+	hRole         map[*playbook.Task]*playbook.RoleRef
+	rolesDefaults map[string]any // all roles' defaults, merged in role order
+}
+
+// inherit is what enclosing blocks and roles pass down to tasks.
+type inherit struct {
+	role         *playbook.RoleRef
+	become       *bool
+	becomeUser   string
+	when         []string
+	tags         []string
+	vars         []map[string]any // outer first
+	ignoreErrors bool
+	noLog        bool
+	checkMode    *bool
+	delegateTo   string
+	runOnce      bool
+	handler      bool
+}
+
+func (r *Runner) runPlay(ctx context.Context, pb *playbook.Playbook, p *playbook.Play) {
+	if p.Name == "" {
+		p.Name = p.Hosts
+	}
+	r.emit(report.Event{Kind: report.PlayStart, Play: p.Name, Where: p.Pos.String()})
+	invHosts, err := r.playHosts(p)
+	if err != nil {
+		r.emit(report.Event{Kind: report.ErrorReport, Msg: err.Error()})
+		return
+	}
+	pr := &playRun{r: r, pb: pb, play: p, notify: map[*playbook.Task]map[*hostState]bool{}, hRole: map[*playbook.Task]*playbook.RoleRef{}}
+	for _, h := range invHosts {
+		hs := r.state(h)
+		if hs.failed || hs.unreachable {
+			continue
+		}
+		pr.hosts = append(pr.hosts, hs)
+	}
+	if len(pr.hosts) == 0 {
+		r.emit(report.Event{Kind: report.Warning, Msg: "play " + p.Name + ": no hosts matched (or all failed earlier); skipping"})
+		return
+	}
+	pr.rolesDefaults = map[string]any{}
+	for _, rr := range p.Roles {
+		if rr.Role == nil {
+			continue
+		}
+		for k, v := range rr.Role.Defaults {
+			pr.rolesDefaults[k] = v
+		}
+	}
+	for _, rr := range p.Roles {
+		if rr.Role == nil {
+			continue
+		}
+		for _, h := range rr.Role.Handlers {
+			pr.handler = append(pr.handler, h)
+			pr.hRole[h] = rr
+		}
+	}
+	pr.handler = append(pr.handler, p.Handlers...)
+
+	for _, b := range batches(pr.hosts, p.Serial) {
+		if ctx.Err() != nil {
+			return
+		}
+		pr.batch = b
+		pr.runBatch(ctx)
+	}
+}
+
+func (pr *playRun) alive(hs []*hostState) []*hostState {
+	var out []*hostState
+	for _, h := range hs {
+		if !h.failed && !h.unreachable {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+func (pr *playRun) runBatch(ctx context.Context) {
+	p := pr.play
+	base := inherit{become: p.Become, becomeUser: p.BecomeUser, tags: p.Tags}
+	if p.GatherFacts {
+		pr.gatherFacts(ctx, pr.alive(pr.batch))
+	}
+	pr.section(ctx, p.PreTasks, base)
+	pr.flushHandlers(ctx)
+	for _, rr := range p.Roles {
+		if ctx.Err() != nil {
+			return
+		}
+		if rr.Role == nil {
+			continue
+		}
+		in := base
+		in.role = rr
+		in.when = append(append([]string(nil), base.when...), rr.When...)
+		in.tags = append(append([]string(nil), base.tags...), rr.Tags...)
+		if rr.Become != nil {
+			in.become = rr.Become
+		}
+		pr.section(ctx, rr.Role.Tasks, in)
+	}
+	pr.section(ctx, p.Tasks, base)
+	pr.flushHandlers(ctx)
+	pr.section(ctx, p.PostTasks, base)
+	pr.flushHandlers(ctx)
+}
+
+// section runs a task list on the batch's live hosts; failed hosts leave the play.
+func (pr *playRun) section(ctx context.Context, tasks []*playbook.Task, in inherit) {
+	hosts := pr.alive(pr.batch)
+	if len(hosts) == 0 {
+		return
+	}
+	failed := pr.runTasks(ctx, tasks, hosts, in)
+	for h := range failed {
+		h.failed = true
+	}
+}
+
+// runTasks runs tasks in order on hosts. It returns the hosts that failed
+// (not ignored) or became unreachable during them; those hosts do not run
+// the remaining tasks of the list.
+func (pr *playRun) runTasks(ctx context.Context, tasks []*playbook.Task, hosts []*hostState, in inherit) map[*hostState]bool {
+	failed := map[*hostState]bool{}
+	live := append([]*hostState(nil), hosts...)
+	for _, t := range tasks {
+		if ctx.Err() != nil || len(live) == 0 {
+			break
+		}
+		var f map[*hostState]bool
+		if t.IsBlock() {
+			f = pr.runBlock(ctx, t, live, in)
+		} else {
+			f = pr.runTask(ctx, t, live, in)
+		}
+		if len(f) == 0 {
+			continue
+		}
+		for h := range f {
+			failed[h] = true
+		}
+		if pr.play.AnyErrorsFatal {
+			for _, h := range live {
+				failed[h] = true
+			}
+			pr.r.emit(report.Event{Kind: report.Warning, Play: pr.play.Name, Msg: "any_errors_fatal: a host failed, stopping the play on every host"})
+			return failed
+		}
+		var next []*hostState
+		for _, h := range live {
+			if !f[h] {
+				next = append(next, h)
+			}
+		}
+		live = next
+	}
+	return failed
+}
+
+func (pr *playRun) runBlock(ctx context.Context, t *playbook.Task, hosts []*hostState, in inherit) map[*hostState]bool {
+	in = in.with(t)
+	// A block's `when` is evaluated per task (Ansible semantics: it is
+	// inherited by each task of the block).
+	f1 := pr.runTasks(ctx, t.Block, hosts, in)
+	failed := map[*hostState]bool{}
+	if len(f1) > 0 && len(t.Rescue) > 0 {
+		var toRescue []*hostState
+		for _, h := range hosts {
+			if f1[h] && !h.unreachable {
+				toRescue = append(toRescue, h)
+			} else if f1[h] {
+				failed[h] = true
+			}
+		}
+		f2 := pr.runTasks(ctx, t.Rescue, toRescue, in)
+		for _, h := range toRescue {
+			if f2[h] {
+				failed[h] = true
+			} else {
+				h.mu.Lock()
+				h.stats.Rescued++
+				// The failure was handled: it does not count as a failure.
+				if h.stats.Failed > 0 {
+					h.stats.Failed--
+				}
+				h.mu.Unlock()
+			}
+		}
+	} else {
+		for h := range f1 {
+			failed[h] = true
+		}
+	}
+	if len(t.Always) > 0 {
+		var all []*hostState
+		for _, h := range hosts {
+			if !h.unreachable {
+				all = append(all, h)
+			}
+		}
+		for h := range pr.runTasks(ctx, t.Always, all, in) {
+			failed[h] = true
+		}
+	}
+	return failed
+}
+
+// with returns the inheritance for the children of block t.
+func (in inherit) with(t *playbook.Task) inherit {
+	out := in
+	out.when = append(append([]string(nil), in.when...), t.When...)
+	out.tags = append(append([]string(nil), in.tags...), t.Tags...)
+	if t.Become != nil {
+		out.become = t.Become
+	}
+	if t.BecomeUser != "" {
+		out.becomeUser = t.BecomeUser
+	}
+	if len(t.Vars) > 0 {
+		out.vars = append(append([]map[string]any(nil), in.vars...), t.Vars)
+	}
+	if t.IgnoreErrors {
+		out.ignoreErrors = true
+	}
+	if t.NoLog {
+		out.noLog = true
+	}
+	if t.CheckMode != nil {
+		out.checkMode = t.CheckMode
+	}
+	if t.DelegateTo != "" {
+		out.delegateTo = t.DelegateTo
+	}
+	if t.RunOnce {
+		out.runOnce = true
+	}
+	return out
+}
+
+// notifyHandlers records that host h notified the named handlers.
+func (pr *playRun) notifyHandlers(h *hostState, names []string, render func(string) string) []string {
+	var unknown []string
+	for _, n := range names {
+		found := false
+		for _, ht := range pr.handler {
+			if render(ht.Name) == n || contains(ht.Listen, n) {
+				found = true
+				pr.r.emitMu.Lock()
+				if pr.notify[ht] == nil {
+					pr.notify[ht] = map[*hostState]bool{}
+				}
+				pr.notify[ht][h] = true
+				pr.r.emitMu.Unlock()
+			}
+		}
+		if !found {
+			unknown = append(unknown, n)
+		}
+	}
+	return unknown
+}
+
+// flushHandlers runs the notified handlers, in the order they are defined,
+// on the live hosts that notified them.
+func (pr *playRun) flushHandlers(ctx context.Context) {
+	for round := 0; round < 10 && len(pr.notify) > 0; round++ {
+		for _, ht := range pr.handler {
+			if ctx.Err() != nil {
+				return
+			}
+			set := pr.notify[ht]
+			if len(set) == 0 {
+				continue
+			}
+			delete(pr.notify, ht)
+			var hosts []*hostState
+			for _, h := range pr.batch {
+				if set[h] && !h.failed && !h.unreachable {
+					hosts = append(hosts, h)
+				}
+			}
+			if len(hosts) == 0 {
+				continue
+			}
+			in := inherit{become: pr.play.Become, becomeUser: pr.play.BecomeUser, role: pr.hRole[ht], handler: true}
+			for h := range pr.runTask(ctx, ht, hosts, in) {
+				h.failed = true
+			}
+		}
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,261 @@
+// Package runner schedules a playbook's plays, tasks and handlers over the
+// inventory's hosts: linear strategy, forks, serial batches, loops, register,
+// handlers, blocks, check mode.
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pgplay/pgplay/internal/content"
+	"github.com/pgplay/pgplay/internal/inventory"
+	"github.com/pgplay/pgplay/internal/playbook"
+	"github.com/pgplay/pgplay/internal/report"
+	"github.com/pgplay/pgplay/internal/tmpl"
+	"github.com/pgplay/pgplay/internal/transport"
+)
+
+// Options configure a run.
+type Options struct {
+	Inventory *inventory.Inventory
+	Source    *content.Source
+	Limit     string
+	Tags      []string
+	SkipTags  []string
+	ExtraVars map[string]any
+	Check     bool
+	Diff      bool
+	Forks     int // default 20
+	Verbosity int
+	// Sink receives events; the runner redacts them through Redactor first.
+	Sink     report.Sink
+	Redactor *report.Redactor
+	// Connection settings applied to every host.
+	AcceptNewHostKeys bool
+	ConnectTimeout    time.Duration
+	// Pool, when set, is used (and not closed) instead of a run-owned pool.
+	Pool *transport.Pool
+}
+
+// Outcome sums up a run.
+type Outcome struct {
+	Stats       map[string]*report.Stats
+	Hosts       []string // recap order
+	Failed      bool     // some host failed
+	Unreachable bool     // some host was unreachable
+	Interrupted bool     // the context was cancelled
+}
+
+// Runner runs playbooks.
+type Runner struct {
+	opt    Options
+	eng    *tmpl.Engine
+	pool   *transport.Pool
+	red    *report.Redactor
+	emitMu sync.Mutex
+
+	hosts      map[string]*hostState // per-run host state
+	secretVars map[string]bool
+	order      []string
+}
+
+// hostState is what the run knows of one host across plays.
+type hostState struct {
+	host        *inventory.Host
+	facts       map[string]any
+	vars        map[string]any // registered results and set_fact
+	stats       *report.Stats
+	failed      bool // failed in an earlier task: out of the run
+	unreachable bool
+	mu          sync.Mutex
+}
+
+// New returns a runner.
+func New(opt Options) *Runner {
+	if opt.Forks <= 0 {
+		opt.Forks = 20
+	}
+	if opt.Redactor == nil {
+		opt.Redactor = report.NewRedactor()
+	}
+	if opt.Source == nil {
+		opt.Source = &content.Source{Dirs: []string{"."}}
+	}
+	if opt.Sink == nil {
+		opt.Sink = report.Multi{}
+	}
+	r := &Runner{opt: opt, eng: tmpl.New(), red: opt.Redactor, hosts: map[string]*hostState{}}
+	return r
+}
+
+func (r *Runner) emit(e report.Event) {
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	e.Check = r.opt.Check
+	e = r.red.Event(e)
+	r.emitMu.Lock()
+	defer r.emitMu.Unlock()
+	r.opt.Sink.Emit(e)
+}
+
+func (r *Runner) state(h *inventory.Host) *hostState {
+	hs, ok := r.hosts[h.Name]
+	if !ok {
+		hs = &hostState{host: h, facts: map[string]any{}, vars: map[string]any{}, stats: &report.Stats{}}
+		r.hosts[h.Name] = hs
+		r.order = append(r.order, h.Name)
+	}
+	return hs
+}
+
+// Prepare checks everything that can be checked before any host is touched:
+// host patterns of every play and --limit, the secrets to redact. It returns
+// the first problem found.
+func (r *Runner) Prepare(pb *playbook.Playbook) error {
+	inv := r.opt.Inventory
+	if r.opt.Limit != "" {
+		if _, err := inv.Select(r.opt.Limit); err != nil {
+			return fmt.Errorf("--limit: %w", err)
+		}
+	}
+	for _, p := range pb.Plays {
+		if _, err := inv.Select(p.Hosts); err != nil {
+			return &playbook.Error{Pos: p.Pos, Msg: fmt.Sprintf("play %q: hosts: %v", p.Name, err), Hint: "use a host or group defined in the inventory, or `all`"}
+		}
+		for _, b := range p.Serial {
+			if _, err := batchSize(b, 1); err != nil {
+				return &playbook.Error{Pos: p.Pos, Msg: fmt.Sprintf("play %q: serial: %v", p.Name, err), Hint: "serial takes a count like 2 or a percentage like \"30%\""}
+			}
+		}
+		if err := r.checkTasks(p); err != nil {
+			return err
+		}
+	}
+	r.collectSecrets(pb)
+	return nil
+}
+
+// Run runs the playbook's plays in order. Prepare must have succeeded.
+func (r *Runner) Run(ctx context.Context, pb *playbook.Playbook) *Outcome {
+	start := time.Now()
+	if r.opt.Pool != nil {
+		r.pool = r.opt.Pool
+	} else {
+		r.pool = transport.NewPool()
+		defer r.pool.Close()
+	}
+	r.emit(report.Event{Kind: report.RunStart, Msg: pb.File})
+	out := &Outcome{}
+	for _, p := range pb.Plays {
+		if ctx.Err() != nil {
+			break
+		}
+		r.runPlay(ctx, pb, p)
+	}
+	out.Interrupted = ctx.Err() != nil
+	out.Stats = map[string]*report.Stats{}
+	for _, n := range r.order {
+		hs := r.hosts[n]
+		out.Stats[n] = hs.stats
+		if hs.stats.Failed > 0 {
+			out.Failed = true
+		}
+		if hs.stats.Unreachable > 0 {
+			out.Unreachable = true
+		}
+	}
+	out.Hosts = append([]string(nil), r.order...)
+	if out.Interrupted {
+		r.emit(report.Event{Kind: report.Warning, Msg: "interrupted: no new tasks were started; tasks under way were let finish or cancelled"})
+	}
+	r.emit(report.Event{Kind: report.Recap, Stats: out.Stats, Hosts: out.Hosts, Duration: time.Since(start)})
+	r.emit(report.Event{Kind: report.RunEnd, Duration: time.Since(start)})
+	return out
+}
+
+// playHosts resolves a play's hosts (and --limit) in inventory order.
+func (r *Runner) playHosts(p *playbook.Play) ([]*inventory.Host, error) {
+	hosts, err := r.opt.Inventory.Select(p.Hosts)
+	if err != nil {
+		return nil, err
+	}
+	if r.opt.Limit != "" {
+		lim, err := r.opt.Inventory.Select(r.opt.Limit)
+		if err != nil {
+			return nil, err
+		}
+		in := map[string]bool{}
+		for _, h := range lim {
+			in[h.Name] = true
+		}
+		var out []*inventory.Host
+		for _, h := range hosts {
+			if in[h.Name] {
+				out = append(out, h)
+			}
+		}
+		hosts = out
+	}
+	return hosts, nil
+}
+
+// batchSize turns a serial entry ("2", "30%") into a count for n hosts.
+func batchSize(s string, n int) (int, error) {
+	s = strings.TrimSpace(s)
+	if strings.HasSuffix(s, "%") {
+		pct, err := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
+		if err != nil || pct <= 0 || pct > 100 {
+			return 0, fmt.Errorf("bad percentage %q", s)
+		}
+		k := int(float64(n) * pct / 100)
+		if k < 1 {
+			k = 1
+		}
+		return k, nil
+	}
+	k, err := strconv.Atoi(s)
+	if err != nil || k < 1 {
+		return 0, fmt.Errorf("bad batch size %q", s)
+	}
+	return k, nil
+}
+
+func batches(hosts []*hostState, serial []string) [][]*hostState {
+	if len(serial) == 0 {
+		return [][]*hostState{hosts}
+	}
+	var out [][]*hostState
+	i, si := 0, 0
+	for i < len(hosts) {
+		k, _ := batchSize(serial[si], len(hosts))
+		if si < len(serial)-1 {
+			si++
+		}
+		end := i + k
+		if end > len(hosts) {
+			end = len(hosts)
+		}
+		out = append(out, hosts[i:end])
+		i = end
+	}
+	return out
+}
+
+// isUnreachable says whether err means the host cannot be reached.
+func isUnreachable(err error) bool { return errors.Is(err, transport.ErrUnreachable) }
+
+func sortedKeys(m map[string]any) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}

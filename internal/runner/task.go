@@ -1,0 +1,649 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pgplay/pgplay/internal/playbook"
+	"github.com/pgplay/pgplay/internal/report"
+	"github.com/pgplay/pgplay/internal/transport"
+	"github.com/pgplay/pgplay/modules"
+)
+
+// hostOutcome is how a task ended on one host.
+type hostOutcome struct {
+	failed      bool // failed and not ignored
+	unreachable bool
+}
+
+// taskCtx is what all hosts of one task share.
+type taskCtx struct {
+	t        *playbook.Task
+	in       inherit
+	hostvars map[string]any
+	groups   map[string]any
+	label    string // "role : name"
+}
+
+const noLogMsg = "the output has been hidden due to no_log: true"
+
+// selected applies --tags / --skip-tags to a task's effective tags.
+func (r *Runner) selected(tags []string) bool {
+	has := func(list []string, s string) bool { return contains(list, s) }
+	for _, s := range r.opt.SkipTags {
+		if has(tags, s) || (s == "all") || (s == "tagged" && len(tags) > 0) || (s == "untagged" && len(tags) == 0) {
+			return false
+		}
+	}
+	if len(r.opt.Tags) == 0 {
+		return !has(tags, "never")
+	}
+	if has(tags, "always") {
+		return true
+	}
+	for _, s := range r.opt.Tags {
+		switch {
+		case s == "all" && !has(tags, "never"):
+			return true
+		case s == "tagged" && len(tags) > 0:
+			return true
+		case s == "untagged" && len(tags) == 0:
+			return true
+		case has(tags, s):
+			return true
+		}
+	}
+	return false
+}
+
+func (pr *playRun) runTask(ctx context.Context, t *playbook.Task, hosts []*hostState, in inherit) map[*hostState]bool {
+	r := pr.r
+	tags := append(append([]string(nil), in.tags...), t.Tags...)
+	if !in.handler && !r.selected(tags) {
+		return nil
+	}
+	if t.Module == "meta" {
+		return pr.meta(ctx, t, hosts)
+	}
+	tc := &taskCtx{t: t, in: in}
+	tc.hostvars, tc.groups = pr.hostvarsSnapshot()
+	name := t.Name
+	if name == "" {
+		name = t.Module
+	}
+	if strings.Contains(name, "{{") && len(hosts) > 0 {
+		if s, err := r.eng.Render(t.Pos.String(), name, pr.vars(hosts[0], tc)); err == nil {
+			name = s
+		}
+	}
+	tc.label = name
+	roleName := ""
+	if in.role != nil {
+		roleName = in.role.Name
+	}
+	kind := report.TaskStart
+	if in.handler {
+		kind = report.HandlerRun
+	}
+	r.emit(report.Event{Kind: kind, Play: pr.play.Name, Task: name, Role: roleName, Where: t.Pos.String()})
+
+	runHosts := hosts
+	if t.RunOnce || in.runOnce {
+		runHosts = hosts[:1]
+	}
+	outs := make([]hostOutcome, len(runHosts))
+	sem := make(chan struct{}, r.opt.Forks)
+	var wg sync.WaitGroup
+	for i, h := range runHosts {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(i int, h *hostState) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			outs[i] = pr.runOnHost(ctx, tc, h)
+		}(i, h)
+	}
+	wg.Wait()
+	failed := map[*hostState]bool{}
+	for i, h := range runHosts {
+		if outs[i].failed || outs[i].unreachable {
+			failed[h] = true
+		}
+	}
+	if len(runHosts) < len(hosts) {
+		// run_once: the first host's result and facts apply to every host.
+		first := runHosts[0]
+		for _, h := range hosts[1:] {
+			first.mu.Lock()
+			if t.Register != "" {
+				if v, ok := first.vars[t.Register]; ok {
+					h.mu.Lock()
+					h.vars[t.Register] = v
+					h.mu.Unlock()
+				}
+			}
+			first.mu.Unlock()
+			if failed[first] {
+				failed[h] = true
+			}
+		}
+	}
+	return failed
+}
+
+// meta handles `meta:` tasks, which act on the play rather than on hosts.
+func (pr *playRun) meta(ctx context.Context, t *playbook.Task, hosts []*hostState) map[*hostState]bool {
+	what, _ := t.Args["_raw"].(string)
+	switch strings.TrimSpace(what) {
+	case "flush_handlers":
+		pr.flushHandlers(ctx)
+	case "noop", "":
+	case "end_play":
+		failed := map[*hostState]bool{}
+		pr.r.emit(report.Event{Kind: report.Warning, Play: pr.play.Name, Msg: "meta: end_play at " + t.Pos.String()})
+		for _, h := range hosts {
+			failed[h] = true // leaves the list; not counted as a failure
+		}
+		return failed
+	default:
+		pr.r.emit(report.Event{Kind: report.Warning, Msg: fmt.Sprintf("%s: meta %q is not supported (flush_handlers, noop, end_play are)", t.Pos, what)})
+	}
+	return nil
+}
+
+// runOnHost runs one task (all its loop items) on one host.
+func (pr *playRun) runOnHost(ctx context.Context, tc *taskCtx, h *hostState) hostOutcome {
+	t := tc.t
+	vars := pr.vars(h, tc)
+	noLog := t.NoLog || tc.in.noLog
+	conds := append(append([]string(nil), tc.in.when...), t.When...)
+
+	ev := report.Event{Kind: report.HostResult, Play: pr.play.Name, Task: tc.label, Host: h.host.Name, Where: t.Pos.String()}
+	if tc.in.role != nil {
+		ev.Role = tc.in.role.Name
+	}
+
+	if t.Loop == nil {
+		ok, err := pr.when(conds, t, vars)
+		if err != nil {
+			return pr.finish(h, ev, tc, failResult(err), noLog, nil)
+		}
+		if !ok {
+			res := &modules.Result{Skipped: true, Msg: "conditional result was false"}
+			return pr.finish(h, ev, tc, res, noLog, nil)
+		}
+		res, unreachable := pr.execute(ctx, tc, h, vars)
+		if unreachable {
+			return pr.unreachable(h, ev, res.Msg)
+		}
+		return pr.finish(h, ev, tc, res, noLog, nil)
+	}
+
+	items, err := pr.loopItems(t, vars)
+	if err != nil {
+		return pr.finish(h, ev, tc, failResult(err), noLog, nil)
+	}
+	loopVar := t.LoopVar
+	if loopVar == "" {
+		loopVar = "item"
+	}
+	var results []any
+	agg := &modules.Result{Skipped: len(items) > 0}
+	for _, item := range items {
+		if ctx.Err() != nil {
+			break
+		}
+		iv := make(map[string]any, len(vars)+1)
+		for k, v := range vars {
+			iv[k] = v
+		}
+		iv[loopVar] = item
+		ok, err := pr.when(conds, t, iv)
+		var res *modules.Result
+		switch {
+		case err != nil:
+			res = failResult(err)
+		case !ok:
+			res = &modules.Result{Skipped: true, Msg: "conditional result was false"}
+		default:
+			var unreachable bool
+			res, unreachable = pr.execute(ctx, tc, h, iv)
+			if unreachable {
+				return pr.unreachable(h, ev, res.Msg)
+			}
+		}
+		m := resultMap(res)
+		m[loopVar] = item
+		m["item"] = item
+		results = append(results, m)
+		iev := ev
+		iev.Item, iev.HasItem = item, true
+		pr.emitResult(iev, res, noLog, t, tc)
+		agg.Changed = agg.Changed || res.Changed
+		agg.Failed = agg.Failed || res.Failed
+		agg.Skipped = agg.Skipped && res.Skipped
+		if res.Failed && agg.Msg == "" {
+			agg.Msg = "one or more items failed"
+		}
+	}
+	if len(items) == 0 {
+		agg.Skipped = true
+		agg.Msg = "no items in the loop"
+	}
+	return pr.finish(h, ev, tc, agg, noLog, results)
+}
+
+func failResult(err error) *modules.Result {
+	return &modules.Result{Failed: true, Msg: err.Error()}
+}
+
+func (pr *playRun) when(conds []string, t *playbook.Task, vars map[string]any) (bool, error) {
+	for _, c := range conds {
+		ok, err := pr.r.eng.Eval(taskWhere(t)+" when", c, vars)
+		if err != nil {
+			return false, err
+		}
+		if !ok {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+func (pr *playRun) loopItems(t *playbook.Task, vars map[string]any) ([]any, error) {
+	v, err := pr.r.eng.RenderValue(taskWhere(t)+" loop", t.Loop, vars)
+	if err != nil {
+		return nil, err
+	}
+	switch x := v.(type) {
+	case []any:
+		return x, nil
+	case []string:
+		out := make([]any, len(x))
+		for i, s := range x {
+			out[i] = s
+		}
+		return out, nil
+	case nil:
+		return nil, nil
+	case string:
+		if strings.TrimSpace(x) == "" {
+			return nil, nil
+		}
+	}
+	return nil, fmt.Errorf("%s: loop: want a list, got %T (%v); hint: loop takes a YAML list or a template yielding one, e.g. loop: \"{{ .mylist }}\"", t.Pos, v, v)
+}
+
+// execute runs the module once (with until/retries), applying
+// changed_when/failed_when. It reports unreachable separately.
+func (pr *playRun) execute(ctx context.Context, tc *taskCtx, h *hostState, vars map[string]any) (*modules.Result, bool) {
+	r := pr.r
+	t := tc.t
+	spec, ok := modules.Lookup(t.Module)
+	if !ok {
+		return failResult(fmt.Errorf("%s: unknown module %q; hint: `pgplay doc` lists the modules", t.Pos, t.Module)), false
+	}
+	where := taskWhere(t)
+	target, err := pr.target(ctx, tc, h, vars)
+	if err != nil {
+		if isUnreachable(err) {
+			return failResult(err), true
+		}
+		return failResult(fmt.Errorf("%s: %w", where, err)), false
+	}
+	env := &modules.Env{
+		Host:  h.host.Name,
+		Vars:  vars,
+		Check: r.opt.Check,
+		Diff:  r.opt.Diff,
+		Render: func(name, text string) (string, error) {
+			return r.eng.Render(name, text, vars)
+		},
+		Eval: func(expr string) (bool, error) {
+			return r.eng.Eval(where, expr, vars)
+		},
+		Find: pr.finder(tc),
+	}
+	retries := 0
+	if t.Until != "" {
+		retries = t.Retries
+	}
+	var res *modules.Result
+	for attempt := 0; ; attempt++ {
+		args, err := r.eng.RenderValue(where, map[string]any(t.Args), vars)
+		if err != nil {
+			return failResult(err), false
+		}
+		am, _ := args.(map[string]any)
+		m := spec.New()
+		if err := modules.Decode(spec, am, m); err != nil {
+			return failResult(fmt.Errorf("%s: %w", where, err)), false
+		}
+		res, err = m.Run(ctx, target, env)
+		if err != nil {
+			if isUnreachable(err) {
+				return failResult(fmt.Errorf("%s: %w", h.host.Name, err)), true
+			}
+			res = failResult(err)
+		}
+		if res == nil {
+			res = &modules.Result{}
+		}
+		if t.Until == "" {
+			break
+		}
+		uv := withResult(vars, t.Register, res)
+		done, err := r.eng.Eval(where+" until", t.Until, uv)
+		if err != nil {
+			return failResult(err), false
+		}
+		if done {
+			res.Failed = false
+			break
+		}
+		if attempt >= retries {
+			res.Failed = true
+			if res.Msg == "" || !strings.HasPrefix(res.Msg, "retries") {
+				res.Msg = fmt.Sprintf("retries exhausted (%d) waiting for until: %s; last: %s", retries, t.Until, res.Msg)
+			}
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return failResult(ctx.Err()), false
+		case <-time.After(t.Delay):
+		}
+	}
+	if t.ChangedWhen != nil || t.FailedWhen != nil {
+		cv := withResult(vars, t.Register, res)
+		if t.ChangedWhen != nil && !res.Failed {
+			ok := true
+			for _, c := range t.ChangedWhen {
+				v, err := r.eng.Eval(where+" changed_when", c, cv)
+				if err != nil {
+					return failResult(err), false
+				}
+				ok = ok && v
+			}
+			res.Changed = ok
+		}
+		if t.FailedWhen != nil {
+			ok := true
+			for _, c := range t.FailedWhen {
+				v, err := r.eng.Eval(where+" failed_when", c, cv)
+				if err != nil {
+					return failResult(err), false
+				}
+				ok = ok && v
+			}
+			res.Failed = ok
+			if ok && res.Msg == "" {
+				res.Msg = "failed_when condition held"
+			}
+		}
+	}
+	return res, false
+}
+
+func withResult(vars map[string]any, register string, res *modules.Result) map[string]any {
+	out := make(map[string]any, len(vars)+1)
+	for k, v := range vars {
+		out[k] = v
+	}
+	if register != "" {
+		out[register] = resultMap(res)
+	}
+	return out
+}
+
+// resultMap is the registered form of a result.
+func resultMap(res *modules.Result) map[string]any {
+	m := map[string]any{
+		"changed": res.Changed,
+		"failed":  res.Failed,
+		"skipped": res.Skipped,
+		"msg":     res.Msg,
+	}
+	if res.HasRC {
+		m["rc"] = res.RC
+		m["stdout"] = res.Stdout
+		m["stderr"] = res.Stderr
+		m["stdout_lines"] = lines(res.Stdout)
+		m["stderr_lines"] = lines(res.Stderr)
+	}
+	for k, v := range res.Data {
+		m[k] = v
+	}
+	return m
+}
+
+func lines(s string) []any {
+	s = strings.TrimRight(s, "\n")
+	if s == "" {
+		return []any{}
+	}
+	parts := strings.Split(s, "\n")
+	out := make([]any, len(parts))
+	for i, p := range parts {
+		out[i] = p
+	}
+	return out
+}
+
+// finish registers, notifies, counts and reports a host's task result.
+func (pr *playRun) finish(h *hostState, ev report.Event, tc *taskCtx, res *modules.Result, noLog bool, loopResults []any) hostOutcome {
+	t := tc.t
+	ignored := res.Failed && (t.IgnoreErrors || tc.in.ignoreErrors)
+	reg := resultMap(res)
+	if loopResults != nil {
+		reg["results"] = loopResults
+	}
+	h.mu.Lock()
+	if t.Register != "" {
+		h.vars[t.Register] = reg
+	}
+	if !res.Failed && t.Module == "setup" {
+		if f, ok := res.Data["facts"].(map[string]any); ok {
+			h.facts = f
+		}
+	}
+	if !res.Failed {
+		for k, v := range res.Facts {
+			h.vars[k] = v
+			if pr.r.isSecretName(k) {
+				pr.r.addSecretValue(v)
+			}
+		}
+	}
+	switch {
+	case res.Failed && !ignored:
+		h.stats.Failed++
+	case ignored:
+		h.stats.Ignored++
+	case res.Skipped:
+		h.stats.Skipped++
+	case res.Changed:
+		h.stats.Changed++
+	default:
+		h.stats.OK++
+	}
+	h.mu.Unlock()
+	if res.Changed && !res.Failed && len(t.Notify) > 0 {
+		render := func(s string) string {
+			if !strings.Contains(s, "{{") {
+				return s
+			}
+			out, err := pr.r.eng.Render(t.Pos.String(), s, pr.vars(h, tc))
+			if err != nil {
+				return s
+			}
+			return out
+		}
+		var names []string
+		for _, n := range t.Notify {
+			names = append(names, render(n))
+		}
+		if unknown := pr.notifyHandlers(h, names, render); len(unknown) > 0 {
+			pr.r.emit(report.Event{Kind: report.Warning, Host: h.host.Name, Msg: fmt.Sprintf("%s: notify: no handler named %q in this play", t.Pos, unknown)})
+		}
+	}
+	if loopResults == nil {
+		pr.emitResult(ev, res, noLog, t, tc)
+	} else if res.Failed && ignored {
+		ev.Status = report.Failed
+		ev.Ignored = true
+		ev.Msg = res.Msg
+		pr.r.emit(ev)
+	}
+	return hostOutcome{failed: res.Failed && !ignored}
+}
+
+func (pr *playRun) emitResult(ev report.Event, res *modules.Result, noLog bool, t *playbook.Task, tc *taskCtx) {
+	switch {
+	case res.Failed:
+		ev.Status = report.Failed
+		ev.Ignored = t.IgnoreErrors || tc.in.ignoreErrors
+	case res.Skipped:
+		ev.Status = report.Skipped
+	case res.Changed:
+		ev.Status = report.Changed
+	default:
+		ev.Status = report.OK
+	}
+	ev.Msg = res.Msg
+	ev.ShowMsg = t.Module == "debug"
+	if ev.Status == report.Skipped {
+		ev.Msg = ""
+	}
+	ev.Result = resultMap(res)
+	if pr.r.opt.Diff && !noLog {
+		for _, d := range res.Diffs {
+			ev.Diffs = append(ev.Diffs, report.Diff(d))
+		}
+	}
+	if noLog {
+		ev.Result = map[string]any{"censored": noLogMsg, "changed": res.Changed, "failed": res.Failed}
+		ev.Msg = ""
+		if res.Failed {
+			ev.Msg = noLogMsg
+		}
+		ev.ShowMsg = false
+		if ev.HasItem {
+			ev.Item = "(censored due to no_log)"
+		}
+	}
+	pr.r.emit(ev)
+}
+
+func (pr *playRun) unreachable(h *hostState, ev report.Event, msg string) hostOutcome {
+	h.mu.Lock()
+	h.stats.Unreachable++
+	h.unreachable = true
+	h.mu.Unlock()
+	ev.Status = report.Unreachable
+	ev.Msg = msg
+	pr.r.emit(ev)
+	return hostOutcome{unreachable: true}
+}
+
+// target returns the Target a task runs through on host h (delegation,
+// become and check mode applied).
+func (pr *playRun) target(ctx context.Context, tc *taskCtx, h *hostState, vars map[string]any) (transport.Target, error) {
+	r := pr.r
+	t := tc.t
+	connVars := vars
+	name := h.host.Name
+	delegate := t.DelegateTo
+	if delegate == "" {
+		delegate = tc.in.delegateTo
+	}
+	if delegate != "" {
+		d, err := r.eng.Render(t.Pos.String()+" delegate_to", delegate, vars)
+		if err != nil {
+			return nil, fmt.Errorf("delegate_to: %w", err)
+		}
+		name = d
+		if dh, ok := r.opt.Inventory.Hosts[d]; ok {
+			connVars = dh.Vars
+		} else if d == "localhost" || d == "127.0.0.1" {
+			connVars = map[string]any{"connection": "local"}
+		} else {
+			return nil, fmt.Errorf("delegate_to: host %q is not in the inventory (hint: add it, or delegate to localhost)", d)
+		}
+	}
+	cfg, err := r.connConfig(name, connVars)
+	if err != nil {
+		return nil, err
+	}
+	become := ""
+	b := t.Become
+	if b == nil {
+		b = tc.in.become
+	}
+	if b != nil && *b {
+		become = t.BecomeUser
+		if become == "" {
+			become = tc.in.becomeUser
+		}
+		if become == "" {
+			become = "root"
+		}
+	}
+	tg, err := r.pool.Target(ctx, cfg, become)
+	if err != nil {
+		return nil, err
+	}
+	check := r.opt.Check
+	cm := t.CheckMode
+	if cm == nil {
+		cm = tc.in.checkMode
+	}
+	if cm != nil {
+		check = *cm
+	}
+	if check {
+		tg = transport.NewCheckTarget(tg, func(transport.Change) {})
+	}
+	return tg, nil
+}
+
+// finder looks content up for a task: the role's templates/NAME or files/NAME
+// dirs, then the role's own dir, then the top-level dir.
+func (pr *playRun) finder(tc *taskCtx) func(kind, name string) ([]byte, string, error) {
+	src := pr.r.opt.Source
+	return func(kind, name string) ([]byte, string, error) {
+		var cands []string
+		if strings.HasPrefix(name, "/") {
+			cands = []string{name}
+		} else {
+			if tc.in.role != nil {
+				rn := tc.in.role.Name
+				cands = append(cands, kind+"/"+rn+"/"+name, "roles/"+rn+"/"+kind+"/"+name)
+			}
+			cands = append(cands, kind+"/"+name, name)
+		}
+		var firstErr error
+		for _, c := range cands {
+			b, f, err := src.ReadFile(c)
+			if err == nil {
+				return b, f.Path, nil
+			}
+			if firstErr == nil {
+				firstErr = err
+			}
+		}
+		return nil, "", fmt.Errorf("%s %q not found (looked for %s on disk and in the binary)", strings.TrimSuffix(kind, "s"), name, strings.Join(cands, ", "))
+	}
+}
+
+// taskWhere names a task for messages: file:line:col and its name (or module).
+func taskWhere(t *playbook.Task) string {
+	name := t.Name
+	if name == "" {
+		name = t.Module
+	}
+	return fmt.Sprintf("%s: task %q", t.Pos, name)
+}

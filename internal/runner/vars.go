@@ -1,0 +1,398 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/pgplay/pgplay/internal/playbook"
+	"github.com/pgplay/pgplay/internal/transport"
+	"github.com/pgplay/pgplay/modules"
+)
+
+// vars builds the variables a task sees on host h, lowest precedence first:
+// role defaults, inventory (all < groups < host), facts, play vars,
+// vars_files, role params, block vars, task vars, registered results and
+// set_fact, extra vars. Magic variables come last.
+func (pr *playRun) vars(h *hostState, tc *taskCtx) map[string]any {
+	r := pr.r
+	v := make(map[string]any, 64)
+	put := func(m map[string]any) {
+		for k, x := range m {
+			v[k] = x
+		}
+	}
+	put(pr.rolesDefaults)
+	if tc.in.role != nil && tc.in.role.Role != nil {
+		put(tc.in.role.Role.Defaults)
+	}
+	put(h.host.Vars)
+	h.mu.Lock()
+	v["facts"] = h.facts
+	h.mu.Unlock()
+	put(pr.play.Vars)
+	put(pr.play.VarsFromFiles)
+	if tc.in.role != nil {
+		put(tc.in.role.Params)
+	}
+	for _, bv := range tc.in.vars {
+		put(bv)
+	}
+	put(tc.t.Vars)
+	h.mu.Lock()
+	put(h.vars)
+	h.mu.Unlock()
+	put(r.opt.ExtraVars)
+
+	v["inventory_hostname"] = h.host.Name
+	v["inventory_hostname_short"] = strings.SplitN(h.host.Name, ".", 2)[0]
+	v["hostvars"] = tc.hostvars
+	v["groups"] = tc.groups
+	gn := make([]any, 0, len(h.host.Groups))
+	for _, g := range h.host.Groups {
+		if g != "all" && g != "ungrouped" {
+			gn = append(gn, g)
+		}
+	}
+	v["group_names"] = gn
+	ph := make([]any, 0, len(pr.hosts))
+	for _, x := range pr.hosts {
+		ph = append(ph, x.host.Name)
+	}
+	v["play_hosts"] = ph
+	v["check_mode"] = r.opt.Check
+	v["diff_mode"] = r.opt.Diff
+	if tc.in.role != nil {
+		v["role_name"] = tc.in.role.Name
+	}
+	if pr.pb != nil && pr.pb.File != "" {
+		v["playbook_dir"] = filepath.Dir(pr.pb.File)
+	}
+	r.resolve(v)
+	return v
+}
+
+// resolve renders variables whose values hold templates, in a few passes so
+// that variables may refer to other variables. A value that cannot be
+// rendered yet (it refers to something undefined) is left as written.
+func (r *Runner) resolve(v map[string]any) {
+	for pass := 0; pass < 5; pass++ {
+		progress, pending := false, 0
+		for k, x := range v {
+			if k == "hostvars" || k == "groups" || !hasTemplate(x) {
+				continue
+			}
+			out, err := r.eng.RenderValue("variable "+k, x, v)
+			if err != nil {
+				pending++
+				continue
+			}
+			v[k] = out
+			progress = true
+			if r.isSecretName(k) {
+				r.addSecretValue(out)
+			}
+		}
+		if pending == 0 || !progress {
+			return
+		}
+	}
+}
+
+func hasTemplate(x any) bool {
+	switch y := x.(type) {
+	case string:
+		return strings.Contains(y, "{{")
+	case []any:
+		for _, e := range y {
+			if hasTemplate(e) {
+				return true
+			}
+		}
+	case map[string]any:
+		for _, e := range y {
+			if hasTemplate(e) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// hostvarsSnapshot returns .hostvars (each inventory host's inventory vars,
+// facts and registered results) and .groups.
+func (pr *playRun) hostvarsSnapshot() (map[string]any, map[string]any) {
+	r := pr.r
+	inv := r.opt.Inventory
+	hv := make(map[string]any, len(inv.Hosts))
+	for name, h := range inv.Hosts {
+		m := make(map[string]any, len(h.Vars)+8)
+		for k, x := range h.Vars {
+			m[k] = x
+		}
+		m["inventory_hostname"] = name
+		if hs, ok := r.hosts[name]; ok {
+			hs.mu.Lock()
+			m["facts"] = hs.facts
+			for k, x := range hs.vars {
+				m[k] = x
+			}
+			hs.mu.Unlock()
+		} else {
+			m["facts"] = map[string]any{}
+		}
+		hv[name] = m
+	}
+	groups := map[string]any{}
+	for g, members := range inv.GroupMembers() {
+		l := make([]any, len(members))
+		for i, n := range members {
+			l[i] = n
+		}
+		groups[g] = l
+	}
+	return hv, groups
+}
+
+// connConfig builds the transport config of host name from its variables.
+func (r *Runner) connConfig(name string, vars map[string]any) (transport.Config, error) {
+	cfg := transport.Config{
+		Name:              name,
+		AcceptNewHostKeys: r.opt.AcceptNewHostKeys,
+		ConnectTimeout:    r.opt.ConnectTimeout,
+	}
+	str := func(k string) string {
+		x, ok := vars[k]
+		if !ok || x == nil {
+			return ""
+		}
+		return fmt.Sprint(x)
+	}
+	list := func(k string) []string {
+		switch x := vars[k].(type) {
+		case nil:
+			return nil
+		case []any:
+			var out []string
+			for _, e := range x {
+				out = append(out, fmt.Sprint(e))
+			}
+			return out
+		default:
+			return []string{fmt.Sprint(x)}
+		}
+	}
+	if c := str("connection"); c == "local" {
+		cfg.Local = true
+		return cfg, nil
+	} else if c != "" && c != "ssh" {
+		return cfg, fmt.Errorf("host %s: connection %q is not supported (ssh or local)", name, c)
+	}
+	cfg.Addr = str("ssh_host")
+	if p := str("ssh_port"); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 65535 {
+			return cfg, fmt.Errorf("host %s: ssh_port %q is not a port number", name, p)
+		}
+		cfg.Port = n
+	}
+	cfg.User = str("ssh_user")
+	cfg.KeyFiles = list("ssh_key")
+	cfg.KnownHostsFiles = list("ssh_known_hosts")
+	cfg.SSHConfigFile = str("ssh_config")
+	return cfg, nil
+}
+
+var secretName = regexp.MustCompile(`(?i)(password|passwd|secret|token)`)
+
+func (r *Runner) isSecretName(k string) bool {
+	if secretName.MatchString(k) {
+		return true
+	}
+	return r.secretVars[k]
+}
+
+func (r *Runner) addSecretValue(v any) {
+	switch x := v.(type) {
+	case string:
+		r.red.Add(x)
+	case []any:
+		for _, e := range x {
+			r.addSecretValue(e)
+		}
+	case map[string]any:
+		for _, e := range x {
+			r.addSecretValue(e)
+		}
+	case nil:
+	default:
+		r.red.Add(fmt.Sprint(x))
+	}
+}
+
+// collectSecrets registers the values of secret variables (named
+// *password*, *secret*, *token*, or listed in a play's secret_vars) found in
+// the inventory, plays, vars files, roles and extra vars.
+func (r *Runner) collectSecrets(pb *playbook.Playbook) {
+	if r.secretVars == nil {
+		r.secretVars = map[string]bool{}
+	}
+	for _, p := range pb.Plays {
+		for _, n := range p.SecretVars {
+			r.secretVars[n] = true
+		}
+	}
+	scan := func(m map[string]any) {
+		for k, x := range m {
+			if r.isSecretName(k) {
+				r.addSecretValue(x)
+			}
+		}
+	}
+	for _, h := range r.opt.Inventory.Hosts {
+		scan(h.Vars)
+	}
+	for _, g := range r.opt.Inventory.Groups {
+		scan(g.Vars)
+	}
+	scan(r.opt.ExtraVars)
+	for _, p := range pb.Plays {
+		scan(p.Vars)
+		scan(p.VarsFromFiles)
+		for _, rr := range p.Roles {
+			scan(rr.Params)
+			if rr.Role != nil {
+				scan(rr.Role.Defaults)
+			}
+		}
+	}
+}
+
+// checkTasks validates every task of a play before anything runs: known
+// module, known and required argument names.
+func (r *Runner) checkTasks(p *playbook.Play) error {
+	var walk func([]*playbook.Task) error
+	walk = func(ts []*playbook.Task) error {
+		for _, t := range ts {
+			if t.IsBlock() {
+				for _, l := range [][]*playbook.Task{t.Block, t.Rescue, t.Always} {
+					if err := walk(l); err != nil {
+						return err
+					}
+				}
+				continue
+			}
+			if err := checkArgs(t); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	lists := [][]*playbook.Task{p.PreTasks, p.Tasks, p.PostTasks, p.Handlers}
+	for _, rr := range p.Roles {
+		if rr.Role != nil {
+			lists = append(lists, rr.Role.Tasks, rr.Role.Handlers)
+		}
+	}
+	for _, l := range lists {
+		if err := walk(l); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkArgs(t *playbook.Task) error {
+	if t.Module == "meta" {
+		return nil
+	}
+	spec, ok := modules.Lookup(t.Module)
+	if !ok {
+		return &playbook.Error{Pos: t.Pos, Msg: fmt.Sprintf("unknown module %q", t.Module), Hint: "`pgplay doc` lists the modules"}
+	}
+	if hasTemplate(map[string]any(t.Args)) {
+		// Values are checked when rendered; names are static, so check them.
+		args := map[string]any{}
+		for k, v := range t.Args {
+			if hasTemplate(v) {
+				continue
+			}
+			args[k] = v
+		}
+		return keyCheck(spec, t, args, true)
+	}
+	return keyCheck(spec, t, t.Args, false)
+}
+
+func keyCheck(spec modules.Spec, t *playbook.Task, args map[string]any, partial bool) error {
+	pos := func(k string) playbook.Pos {
+		if p, ok := t.ArgPos[k]; ok {
+			return p
+		}
+		return t.Pos
+	}
+	if partial {
+		// Some values are templates: only the names can be checked now.
+		valid := map[string]bool{}
+		var names []string
+		for _, d := range modules.Describe(spec) {
+			valid[d.Name] = true
+			names = append(names, d.Name)
+			for _, a := range d.Aliases {
+				valid[a] = true
+			}
+		}
+		if valid["*"] {
+			return nil
+		}
+		for k := range t.Args {
+			if k != "_raw" && !valid[k] {
+				return &playbook.Error{Pos: pos(k), Msg: fmt.Sprintf("task %q: unknown argument %q for module %q", taskName(t), k, t.Module),
+					Hint: "valid arguments: " + strings.Join(names, ", ") + " (see `pgplay doc " + t.Module + "`)"}
+			}
+		}
+		return nil
+	}
+	// Static arguments: decode fully (names, types, choices, required).
+	m := spec.New()
+	if err := modules.Decode(spec, args, m); err != nil {
+		p := t.Pos
+		hint := "see `pgplay doc " + t.Module + "`"
+		msg := err.Error()
+		var ae *modules.ArgError
+		if errors.As(err, &ae) {
+			if ae.Arg != "" {
+				p = pos(ae.Arg)
+			}
+			msg = ae.Msg
+			if ae.Hint != "" {
+				hint = ae.Hint + "; " + hint
+			}
+		}
+		return &playbook.Error{Pos: p, Msg: fmt.Sprintf("task %q: module %q: %s", taskName(t), t.Module, msg), Hint: hint}
+	}
+	return nil
+}
+
+// gatherFacts runs the setup module on hosts and stores .facts.
+func (pr *playRun) gatherFacts(ctx context.Context, hosts []*hostState) {
+	t := &playbook.Task{Pos: pr.play.Pos, Name: "Gathering Facts", Module: "setup", Args: map[string]any{}, CheckMode: boolp(false)}
+	in := inherit{become: pr.play.Become, becomeUser: pr.play.BecomeUser}
+	failed := pr.runTask(ctx, t, hosts, in)
+	for h := range failed {
+		h.failed = true
+	}
+}
+
+func boolp(b bool) *bool { return &b }
+
+func taskName(t *playbook.Task) string {
+	if t.Name != "" {
+		return t.Name
+	}
+	return t.Module
+}

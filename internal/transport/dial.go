@@ -1,0 +1,197 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"sync"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
+)
+
+// authKeys collects the keys to offer: the ssh-agent's first, then the key
+// files. notes say what was offered and what was skipped, for the message
+// when authentication fails.
+type authKeys struct {
+	signers []ssh.Signer
+	offered []string
+	skipped []string
+	agent   net.Conn
+}
+
+func (a *authKeys) close() {
+	if a.agent != nil {
+		a.agent.Close()
+	}
+}
+
+func (a *authKeys) add(s ssh.Signer, seen map[string]bool) bool {
+	k := string(s.PublicKey().Marshal())
+	if seen[k] {
+		return false
+	}
+	seen[k] = true
+	a.signers = append(a.signers, s)
+	return true
+}
+
+func loadAuthKeys(s sshSettings) *authKeys {
+	a := &authKeys{}
+	seen := map[string]bool{}
+	if sock := os.Getenv("SSH_AUTH_SOCK"); sock != "" {
+		conn, err := net.Dial("unix", sock)
+		if err != nil {
+			a.skipped = append(a.skipped, fmt.Sprintf("ssh-agent at SSH_AUTH_SOCK=%s: %v", sock, err))
+		} else {
+			a.agent = conn
+			signers, err := agent.NewClient(conn).Signers()
+			if err != nil {
+				a.skipped = append(a.skipped, fmt.Sprintf("ssh-agent: %v", err))
+			}
+			n := 0
+			for _, sg := range signers {
+				if a.add(sg, seen) {
+					n++
+				}
+			}
+			a.offered = append(a.offered, fmt.Sprintf("ssh-agent (%d keys)", n))
+		}
+	}
+	for _, f := range s.keyFiles {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			a.skipped = append(a.skipped, fmt.Sprintf("key %s: %v", f, err))
+			continue
+		}
+		sg, err := ssh.ParsePrivateKey(data)
+		var ppe *ssh.PassphraseMissingError
+		switch {
+		case errors.As(err, &ppe):
+			a.skipped = append(a.skipped, fmt.Sprintf("key %s is passphrase-protected (load it into ssh-agent: ssh-add %s)", f, f))
+			continue
+		case err != nil:
+			a.skipped = append(a.skipped, fmt.Sprintf("key %s: %v", f, err))
+			continue
+		}
+		a.add(sg, seen)
+		a.offered = append(a.offered, f)
+	}
+	return a
+}
+
+// dialSSH connects to s, through its jump hosts when it has any. It
+// returns the client and the jump clients (to close after it).
+func dialSSH(ctx context.Context, s sshSettings, writeMu *sync.Mutex, dials func()) (*ssh.Client, []*ssh.Client, error) {
+	var chain []*ssh.Client
+	var via *ssh.Client
+	hops := append(append([]sshSettings(nil), s.jumps...), s)
+	for i, hop := range hops {
+		c, err := dialOne(ctx, hop, via, i < len(hops)-1, writeMu)
+		if err != nil {
+			for j := len(chain) - 1; j >= 0; j-- {
+				chain[j].Close()
+			}
+			return nil, nil, err
+		}
+		dials()
+		chain = append(chain, c)
+		via = c
+	}
+	return chain[len(chain)-1], chain[:len(chain)-1], nil
+}
+
+// dialOne opens one SSH connection to s, directly or over via. Dial and
+// handshake are bounded by s.connectTimeout and ctx.
+func dialOne(ctx context.Context, s sshSettings, via *ssh.Client, isJump bool, writeMu *sync.Mutex) (*ssh.Client, error) {
+	addr := s.hostPort()
+	what := "ssh to " + s.user + "@" + addr
+	if isJump {
+		what = "jump host " + s.user + "@" + addr
+	}
+	unreachable := func(format string, args ...any) error {
+		return &unreachableError{host: s.name, err: fmt.Errorf(what+": "+format, args...)}
+	}
+
+	hk, err := newHostKeyChecker(s, writeMu)
+	if err != nil {
+		return nil, unreachable("%w", err)
+	}
+
+	dctx, cancel := context.WithTimeout(ctx, s.connectTimeout)
+	defer cancel()
+	var conn net.Conn
+	if via == nil {
+		var d net.Dialer
+		conn, err = d.DialContext(dctx, "tcp", addr)
+	} else {
+		conn, err = via.DialContext(dctx, "tcp", addr)
+	}
+	if err != nil {
+		switch {
+		case ctx.Err() != nil:
+			return nil, fmt.Errorf("host %s: %s: %w", s.name, what, ctx.Err()) // canceled: not the host's fault
+		case dctx.Err() != nil:
+			return nil, unreachable("connect timed out after %s; check the address and that the host is up", s.connectTimeout)
+		}
+		return nil, unreachable("cannot connect: %w; check that the host is up, sshd listens on port %d and the address is right", err, s.port)
+	}
+
+	keys := loadAuthKeys(s)
+	defer keys.close()
+	ccfg := &ssh.ClientConfig{
+		User:              s.user,
+		Auth:              []ssh.AuthMethod{ssh.PublicKeys(keys.signers...)},
+		HostKeyCallback:   hk.callback,
+		HostKeyAlgorithms: hk.algorithms(addr),
+	}
+	// The handshake has no deadline of its own: close the connection when
+	// the time is up or ctx is canceled.
+	stop := context.AfterFunc(dctx, func() { conn.Close() })
+	cc, chans, reqs, err := ssh.NewClientConn(conn, addr, ccfg)
+	if !stop() {
+		if err == nil {
+			cc.Close()
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("host %s: %s: %w", s.name, what, ctx.Err())
+		}
+		return nil, unreachable("SSH handshake timed out after %s", s.connectTimeout)
+	}
+	if err != nil {
+		conn.Close()
+		if hk.refusal != nil {
+			if isJump {
+				return nil, fmt.Errorf("jump host %s: %w", addr, hk.refusal)
+			}
+			return nil, hk.refusal
+		}
+		if strings.Contains(err.Error(), "unable to authenticate") {
+			var b bytes.Buffer
+			fmt.Fprintf(&b, "authentication failed (offered: %s)", orNone(keys.offered))
+			if len(keys.skipped) > 0 {
+				fmt.Fprintf(&b, "; skipped: %s", strings.Join(keys.skipped, "; "))
+			}
+			fmt.Fprintf(&b, "; add one of these keys to ~%s/.ssh/authorized_keys on the host, or set ssh_key/ssh_user", s.user)
+			return nil, unreachable("%s", b.String())
+		}
+		if strings.Contains(err.Error(), "no common algorithm for host key") {
+			return nil, unreachable("the host offers none of the host key types known_hosts holds for it (%s): its keys were replaced? "+
+				"Verify the new key with the host's administrator and update known_hosts: %w",
+				strings.Join(ccfg.HostKeyAlgorithms, ", "), err)
+		}
+		return nil, unreachable("SSH handshake failed: %w", err)
+	}
+	return ssh.NewClient(cc, chans, reqs), nil
+}
+
+func orNone(l []string) string {
+	if len(l) == 0 {
+		return "no keys: no ssh-agent and no key file found"
+	}
+	return strings.Join(l, ", ")
+}

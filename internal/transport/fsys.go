@@ -1,0 +1,341 @@
+package transport
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/pkg/sftp"
+)
+
+// fileSystem is the handful of primitive file operations the Target file
+// methods are built from. Two implementations: sftpFS (a persistent SFTP
+// session, remote or over a local sudo'd sftp-server) and osFS (direct
+// system calls on the controller). Errors for absent paths satisfy
+// errors.Is(err, fs.ErrNotExist).
+type fileSystem interface {
+	lstat(p string) (rawStat, error)
+	readLink(p string) (string, error)
+	readFile(p string) ([]byte, error)
+	// createTemp creates p exclusively, readable by its owner only.
+	createTemp(p string) (tempFile, error)
+	chmod(p string, perm uint32) error
+	chown(p string, uid, gid int) error
+	// rename replaces to with from atomically (POSIX rename).
+	rename(from, to string) error
+	mkdir(p string) error
+	removeFile(p string) error
+	removeDir(p string) error
+	readDir(p string) ([]dirEntry, error)
+	symlink(target, p string) error
+}
+
+// tempFile is a file being written by WriteFile.
+type tempFile interface {
+	io.Writer
+	sync() error
+	chmod(perm uint32) error
+	chown(uid, gid int) error
+	owner() (uid, gid int, err error)
+	close() error
+}
+
+// rawStat is what lstat returns; perm holds the POSIX bits 0o7777.
+type rawStat struct {
+	isDir, isLink, isRegular bool
+	perm                     uint32
+	size                     int64
+	uid, gid                 int
+	mtime                    time.Time
+}
+
+type dirEntry struct {
+	name  string
+	isDir bool // a directory, not a link to one
+}
+
+// POSIX file type bits of st_mode.
+const (
+	sIFMT  = 0o170000
+	sIFDIR = 0o040000
+	sIFREG = 0o100000
+	sIFLNK = 0o120000
+)
+
+func rawFromMode(mode uint32, size int64, uid, gid int, mtime time.Time) rawStat {
+	return rawStat{
+		isDir:     mode&sIFMT == sIFDIR,
+		isLink:    mode&sIFMT == sIFLNK,
+		isRegular: mode&sIFMT == sIFREG,
+		perm:      mode & 0o7777,
+		size:      size,
+		uid:       uid,
+		gid:       gid,
+		mtime:     mtime,
+	}
+}
+
+// ---- SFTP ----
+
+// sftpOptions are the options of every SFTP client pgplay opens.
+func sftpOptions() []sftp.ClientOption {
+	return []sftp.ClientOption{sftp.UseConcurrentWrites(true)}
+}
+
+// sftpFS drives a persistent SFTP session.
+type sftpFS struct {
+	c        *sftp.Client
+	requests *atomic.Int64
+}
+
+func (s *sftpFS) count(n int64) { s.requests.Add(n) }
+
+func (s *sftpFS) lstat(p string) (rawStat, error) {
+	s.count(1)
+	fi, err := s.c.Lstat(p)
+	if err != nil {
+		return rawStat{}, err
+	}
+	return rawFromSFTP(fi), nil
+}
+
+func rawFromSFTP(fi os.FileInfo) rawStat {
+	st, ok := fi.Sys().(*sftp.FileStat)
+	if !ok {
+		return rawStat{isDir: fi.IsDir(), isRegular: fi.Mode().IsRegular(), perm: uint32(fi.Mode().Perm()),
+			isLink: fi.Mode()&fs.ModeSymlink != 0, size: fi.Size(), mtime: fi.ModTime()}
+	}
+	return rawFromMode(st.Mode, int64(st.Size), int(st.UID), int(st.GID), time.Unix(int64(st.Mtime), 0))
+}
+
+func (s *sftpFS) readLink(p string) (string, error) {
+	s.count(1)
+	return s.c.ReadLink(p)
+}
+
+func (s *sftpFS) readFile(p string) ([]byte, error) {
+	s.count(2)
+	f, err := s.c.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var b bytes.Buffer
+	if _, err := f.WriteTo(&b); err != nil {
+		return nil, err
+	}
+	s.count(int64(b.Len())/32768 + 1)
+	return b.Bytes(), nil
+}
+
+func (s *sftpFS) createTemp(p string) (tempFile, error) {
+	s.count(2)
+	f, err := s.c.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
+	if err != nil {
+		return nil, err
+	}
+	// The server created it with its umask (0600 for the sftp-server we
+	// start, usually 0644 for the sshd subsystem): make it private before
+	// any data is written.
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		_ = s.c.Remove(p)
+		return nil, err
+	}
+	return &sftpTemp{f: f, fs: s}, nil
+}
+
+func (s *sftpFS) chmod(p string, perm uint32) error {
+	s.count(1)
+	return s.c.Chmod(p, os.FileMode(perm))
+}
+
+func (s *sftpFS) chown(p string, uid, gid int) error {
+	s.count(1)
+	return s.c.Chown(p, uid, gid)
+}
+
+func (s *sftpFS) rename(from, to string) error {
+	s.count(1)
+	if _, ok := s.c.HasExtension("posix-rename@openssh.com"); !ok {
+		return errors.New("the host's SFTP server lacks posix-rename@openssh.com (an OpenSSH sftp-server is needed for atomic writes)")
+	}
+	return s.c.PosixRename(from, to)
+}
+
+func (s *sftpFS) mkdir(p string) error {
+	s.count(1)
+	return s.c.Mkdir(p)
+}
+
+func (s *sftpFS) removeFile(p string) error {
+	s.count(1)
+	return s.c.Remove(p)
+}
+
+func (s *sftpFS) removeDir(p string) error {
+	s.count(1)
+	return s.c.RemoveDirectory(p)
+}
+
+func (s *sftpFS) readDir(p string) ([]dirEntry, error) {
+	s.count(3)
+	fis, err := s.c.ReadDir(p)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]dirEntry, 0, len(fis))
+	for _, fi := range fis {
+		r := rawFromSFTP(fi)
+		out = append(out, dirEntry{name: fi.Name(), isDir: r.isDir})
+	}
+	return out, nil
+}
+
+func (s *sftpFS) symlink(target, p string) error {
+	s.count(1)
+	return s.c.Symlink(target, p)
+}
+
+type sftpTemp struct {
+	f  *sftp.File
+	fs *sftpFS
+}
+
+// Write sends b with concurrent requests (the client is made with
+// UseConcurrentWrites): out-of-order writes are harmless in a temporary
+// file that is discarded on any error.
+func (t *sftpTemp) Write(b []byte) (int, error) {
+	t.fs.count(int64(len(b))/32768 + 1)
+	n, err := t.f.ReadFrom(bytes.NewReader(b))
+	return int(n), err
+}
+
+func (t *sftpTemp) sync() error {
+	if _, ok := t.fs.c.HasExtension("fsync@openssh.com"); !ok {
+		return nil // the server cannot fsync; rename still keeps the old file whole
+	}
+	t.fs.count(1)
+	return t.f.Sync()
+}
+
+func (t *sftpTemp) chmod(perm uint32) error {
+	t.fs.count(1)
+	return t.f.Chmod(os.FileMode(perm))
+}
+
+func (t *sftpTemp) chown(uid, gid int) error {
+	t.fs.count(1)
+	return t.f.Chown(uid, gid)
+}
+
+func (t *sftpTemp) owner() (int, int, error) {
+	t.fs.count(1)
+	fi, err := t.f.Stat()
+	if err != nil {
+		return 0, 0, err
+	}
+	r := rawFromSFTP(fi)
+	return r.uid, r.gid, nil
+}
+
+func (t *sftpTemp) close() error {
+	t.fs.count(1)
+	return t.f.Close()
+}
+
+// ---- local system calls ----
+
+// osFS operates on the controller's own files with system calls.
+type osFS struct{}
+
+func (osFS) lstat(p string) (rawStat, error) {
+	var st syscall.Stat_t
+	if err := syscall.Lstat(p, &st); err != nil {
+		return rawStat{}, &fs.PathError{Op: "lstat", Path: p, Err: err}
+	}
+	return rawFromMode(st.Mode, st.Size, int(st.Uid), int(st.Gid), time.Unix(st.Mtim.Unix())), nil
+}
+
+func (osFS) readLink(p string) (string, error) { return os.Readlink(p) }
+
+func (osFS) readFile(p string) ([]byte, error) { return os.ReadFile(p) }
+
+func (osFS) createTemp(p string) (tempFile, error) {
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	return &osTemp{f}, nil
+}
+
+func (osFS) chmod(p string, perm uint32) error {
+	if err := syscall.Chmod(p, perm); err != nil {
+		return &fs.PathError{Op: "chmod", Path: p, Err: err}
+	}
+	return nil
+}
+
+func (osFS) chown(p string, uid, gid int) error { return os.Chown(p, uid, gid) }
+
+func (osFS) rename(from, to string) error { return os.Rename(from, to) }
+
+func (osFS) mkdir(p string) error { return os.Mkdir(p, 0o700) }
+
+func (osFS) removeFile(p string) error { return os.Remove(p) }
+
+func (osFS) removeDir(p string) error { return os.Remove(p) }
+
+func (osFS) readDir(p string) ([]dirEntry, error) {
+	des, err := os.ReadDir(p)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]dirEntry, 0, len(des))
+	for _, d := range des {
+		out = append(out, dirEntry{name: d.Name(), isDir: d.IsDir()})
+	}
+	return out, nil
+}
+
+func (osFS) symlink(target, p string) error { return os.Symlink(target, p) }
+
+type osTemp struct{ f *os.File }
+
+func (t *osTemp) Write(b []byte) (int, error) { return t.f.Write(b) }
+func (t *osTemp) sync() error                 { return t.f.Sync() }
+func (t *osTemp) chown(uid, gid int) error    { return t.f.Chown(uid, gid) }
+func (t *osTemp) close() error                { return t.f.Close() }
+
+func (t *osTemp) chmod(perm uint32) error {
+	// os.File.Chmod drops the raw setuid/setgid/sticky bits; fchmod keeps them.
+	sc, err := t.f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var cerr error
+	if err := sc.Control(func(fd uintptr) { cerr = syscall.Fchmod(int(fd), perm) }); err != nil {
+		return err
+	}
+	if cerr != nil {
+		return &fs.PathError{Op: "chmod", Path: t.f.Name(), Err: cerr}
+	}
+	return nil
+}
+
+func (t *osTemp) owner() (int, int, error) {
+	fi, err := t.f.Stat()
+	if err != nil {
+		return 0, 0, err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, 0, errors.New("no owner information")
+	}
+	return int(st.Uid), int(st.Gid), nil
+}

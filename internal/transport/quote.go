@@ -1,0 +1,166 @@
+package transport
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// Quote quotes argv for a POSIX shell: each word that holds anything but
+// letters, digits and _-./,:@%+ is put in single quotes, an embedded single
+// quote written as
+//
+//	'\''
+//
+// so values with $, quotes, spaces, backslashes or newlines reach the
+// program unchanged. It is the one place pgplay quotes for a shell.
+func Quote(argv []string) string {
+	var b strings.Builder
+	for i, a := range argv {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		if a != "" && isShellSafe(a) {
+			b.WriteString(a)
+			continue
+		}
+		b.WriteByte('\'')
+		b.WriteString(strings.ReplaceAll(a, "'", `'\''`))
+		b.WriteByte('\'')
+	}
+	return b.String()
+}
+
+// isShellSafe reports whether s needs no quoting. '=' is left out on
+// purpose: an unquoted NAME=value as the first word would be taken by the
+// shell as an assignment.
+func isShellSafe(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("_-./,:@%+", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// defaultLocale is set as LC_ALL for every command unless Cmd.Env sets
+// LC_ALL: the controller's locale is never forwarded, and hosts without
+// generated locales still have C.UTF-8.
+const defaultLocale = "C.UTF-8"
+
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// envAssignments returns the sorted NAME=value words for cmd, LC_ALL
+// included.
+func envAssignments(env map[string]string) ([]string, error) {
+	out := make([]string, 0, len(env)+1)
+	if _, ok := env["LC_ALL"]; !ok {
+		out = append(out, "LC_ALL="+defaultLocale)
+	}
+	keys := make([]string, 0, len(env))
+	for k := range env {
+		if !envName.MatchString(k) {
+			return nil, fmt.Errorf("environment variable name %q is not valid (letters, digits and _ only)", k)
+		}
+		if strings.IndexByte(env[k], 0) >= 0 {
+			return nil, fmt.Errorf("environment variable %s holds a NUL byte", k)
+		}
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		out = append(out, k+"="+env[k])
+	}
+	return out, nil
+}
+
+// checkArgv rejects what no shell or exec can carry.
+func checkArgv(argv []string) error {
+	if len(argv) == 0 || argv[0] == "" {
+		return errors.New("empty command")
+	}
+	if strings.Contains(argv[0], "=") {
+		return fmt.Errorf("program name %q contains '='", argv[0])
+	}
+	for _, a := range argv {
+		if strings.IndexByte(a, 0) >= 0 {
+			return fmt.Errorf("argument %q holds a NUL byte", a)
+		}
+	}
+	return nil
+}
+
+// sudoArgv is the prefix that runs a command as user become.
+func sudoArgv(become string) []string {
+	return []string{"sudo", "-n", "-H", "-u", become, "--"}
+}
+
+// execArgv is the full argv of cmd (without its directory): sudo when
+// become is set, then env with the assignments, then the program.
+func execArgv(cmd Cmd, become string) ([]string, error) {
+	if err := checkArgv(cmd.Argv); err != nil {
+		return nil, err
+	}
+	env, err := envAssignments(cmd.Env)
+	if err != nil {
+		return nil, err
+	}
+	var argv []string
+	if become != "" {
+		argv = append(argv, sudoArgv(become)...)
+	}
+	argv = append(argv, "env")
+	argv = append(argv, env...)
+	return append(argv, cmd.Argv...), nil
+}
+
+// commandLine is the shell line that runs cmd as become over SSH:
+//
+//	cd DIR && sudo -n -H -u USER -- env LC_ALL=C.UTF-8 K=V argv...
+func commandLine(cmd Cmd, become string) (string, error) {
+	argv, err := execArgv(cmd, become)
+	if err != nil {
+		return "", err
+	}
+	line := Quote(argv)
+	if cmd.Dir != "" {
+		dir := cmd.Dir
+		if strings.HasPrefix(dir, "-") {
+			dir = "./" + dir
+		}
+		line = "cd " + Quote([]string{dir}) + " && " + line
+	}
+	return line, nil
+}
+
+// sudoFailure turns sudo's own refusals (password needed, not allowed,
+// unknown user, sudo missing) into an error; it returns nil when the
+// command ran (whatever its exit code).
+func sudoFailure(host, become string, rc int, stderr []byte) error {
+	if become == "" || rc == 0 {
+		return nil
+	}
+	first, _, _ := strings.Cut(strings.TrimSpace(string(stderr)), "\n")
+	first = strings.TrimSpace(first)
+	switch {
+	case strings.HasPrefix(first, "sudo:") && (strings.Contains(first, "a password is required") ||
+		strings.Contains(first, "a terminal is required")):
+		return fmt.Errorf("host %s: become user %s: sudo requires a password; allow passwordless sudo (NOPASSWD) for the login user or drop become", host, become)
+	case strings.Contains(first, "is not in the sudoers file") ||
+		(strings.HasPrefix(first, "Sorry, user") && strings.Contains(first, "is not allowed")):
+		return fmt.Errorf("host %s: become user %s: sudo refused: %s; allow the login user to run commands as %s in sudoers or drop become", host, become, first, become)
+	case strings.Contains(first, "must have a tty to run sudo"):
+		return fmt.Errorf("host %s: become user %s: sudo requires a tty (Defaults requiretty); disable requiretty for the login user in sudoers", host, become)
+	case strings.HasPrefix(first, "sudo: unknown user"):
+		return fmt.Errorf("host %s: become user %s: no such user on the host; create the user first or fix become_user", host, become)
+	case rc == 127 && strings.Contains(first, "sudo") && strings.Contains(first, "not found"):
+		return fmt.Errorf("host %s: become user %s: sudo is not installed on the host; install sudo or drop become", host, become)
+	}
+	return nil
+}

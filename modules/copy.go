@@ -1,0 +1,93 @@
+package modules
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+
+	"github.com/pgplay/pgplay/internal/transport"
+)
+
+func init() {
+	Register(Spec{
+		Name:    "copy",
+		Purpose: "Put a file (from files/ or given inline) on the host, with mode and ownership.",
+		Example: "- copy:\n    src: pg_ident.conf\n    dest: /etc/postgresql/15/main/pg_ident.conf\n    owner: postgres\n    mode: \"0640\"\n    backup: true",
+		New:     func() Module { return &Copy{} },
+	})
+}
+
+// Copy puts a file on the host: the content of src (looked up like other
+// content files) or the text of content.
+type Copy struct {
+	Src     string  `arg:"src" doc:"file to copy: looked up in the role's files/, the playbook's directory, then the embedded content"`
+	Content *string `arg:"content" doc:"the file's content, instead of src"`
+	Dest    string  `arg:"dest,required" doc:"path on the host; an existing directory (or a path ending in /) receives the file under src's name"`
+	Backup  bool    `arg:"backup" default:"false" doc:"keep the old content as DEST.YYYYmmddTHHMMSS~ when it changes"`
+	Force   bool    `arg:"force" default:"true" doc:"false: only create the file when absent, never replace it"`
+	FileAttrs
+}
+
+// Validate checks that exactly one of src and content is given.
+func (c *Copy) Validate() error {
+	switch {
+	case c.Src != "" && c.Content != nil:
+		return &ArgError{Arg: "content", Msg: `give either "src" or "content", not both`}
+	case c.Src == "" && c.Content == nil:
+		return &ArgError{Arg: "src", Msg: `give "src" (a file to copy) or "content" (the text to write)`}
+	}
+	return nil
+}
+
+// Run copies the file.
+func (c *Copy) Run(ctx context.Context, t transport.Target, env *Env) (*Result, error) {
+	var data []byte
+	from := ""
+	if c.Content != nil {
+		data = []byte(*c.Content)
+	} else {
+		if env.Find == nil {
+			return nil, errors.New("copy: no content lookup available")
+		}
+		var err error
+		data, from, err = env.Find("files", c.Src)
+		if err != nil {
+			return nil, fmt.Errorf("copy: src %q: %w", c.Src, err)
+		}
+	}
+	dest, st, err := destPath(ctx, t, c.Dest, c.Src)
+	if err != nil {
+		return nil, err
+	}
+	o, err := putFile(ctx, t, fileWrite{Path: dest, Data: data, Attrs: c.FileAttrs, Backup: c.Backup, Force: c.Force, Stat: st})
+	if err != nil {
+		return nil, err
+	}
+	d := fileData("dest", dest, o)
+	d["checksum"] = sha1Hex(data)
+	d["size"] = len(data)
+	if from != "" {
+		d["src"] = from
+	}
+	return &Result{Changed: o.Changed, Diffs: o.Diffs, Data: d}, nil
+}
+
+// destPath resolves a dest that names a directory (ends in "/" or is an
+// existing directory) to the file src would be in it. It returns dest's
+// FileInfo when it has it (so putFile need not stat again).
+func destPath(ctx context.Context, t transport.Target, dest, src string) (string, *transport.FileInfo, error) {
+	base := path.Base(src)
+	if strings.HasSuffix(dest, "/") && src != "" {
+		return path.Join(dest, base), nil, nil
+	}
+	st, err := t.Stat(ctx, dest)
+	if err != nil {
+		return "", nil, fmt.Errorf("stat %s: %w", dest, err)
+	}
+	if st.Exists && st.IsDir && src != "" {
+		return path.Join(dest, base), nil, nil
+	}
+	return dest, &st, nil
+}

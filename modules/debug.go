@@ -1,0 +1,91 @@
+package modules
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/pgplay/pgplay/internal/transport"
+)
+
+func init() {
+	Register(Spec{
+		Name:    "debug",
+		Purpose: "Print a message or a variable's value (never changes anything).",
+		Example: "- debug:\n    msg: \"primary is {{ .pg_primary }}\"\n- debug:\n    var: st.stat",
+		New:     func() Module { return &Debug{} },
+	})
+}
+
+// Debug prints msg, or the value of the variable var.
+type Debug struct {
+	Msg       any    `arg:"msg" doc:"the message (a string, or any value, shown as YAML); default \"Hello world!\""`
+	Var       string `arg:"var" doc:"a variable to show, as a dotted path: st.stat.exists, hostvars.node1.pg_role"`
+	Verbosity int    `arg:"verbosity" default:"0" doc:"accepted for Ansible compatibility"`
+}
+
+// Validate checks that msg and var are not both given.
+func (d *Debug) Validate() error {
+	if d.Msg != nil && d.Var != "" {
+		return &ArgError{Arg: "var", Msg: `give "msg" or "var", not both`}
+	}
+	return nil
+}
+
+// Run reports the message.
+func (d *Debug) Run(ctx context.Context, t transport.Target, env *Env) (*Result, error) {
+	if d.Var != "" {
+		name := strings.TrimPrefix(strings.TrimSpace(d.Var), ".")
+		v, ok := lookupVar(env.Vars, name)
+		if !ok {
+			return &Result{Msg: name + ": VARIABLE IS NOT DEFINED!", Data: map[string]any{name: "VARIABLE IS NOT DEFINED!"}}, nil
+		}
+		return &Result{Msg: name + ": " + show(v), Data: map[string]any{name: v}}, nil
+	}
+	if d.Msg == nil {
+		return &Result{Msg: "Hello world!"}, nil
+	}
+	return &Result{Msg: show(d.Msg)}, nil
+}
+
+// lookupVar follows a dotted path through maps (and list indexes).
+func lookupVar(vars map[string]any, name string) (any, bool) {
+	var cur any = vars
+	for _, k := range strings.Split(name, ".") {
+		switch c := cur.(type) {
+		case map[string]any:
+			v, ok := c[k]
+			if !ok {
+				return nil, false
+			}
+			cur = v
+		case []any:
+			var i int
+			if _, err := fmt.Sscan(k, &i); err != nil || i < 0 || i >= len(c) {
+				return nil, false
+			}
+			cur = c[i]
+		default:
+			return nil, false
+		}
+	}
+	return cur, true
+}
+
+// show formats a value for a message: strings as they are, the rest as YAML.
+func show(v any) string {
+	if s, ok := v.(string); ok {
+		return s
+	}
+	b, err := yaml.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	s := strings.TrimSuffix(string(b), "\n")
+	if strings.Contains(s, "\n") {
+		return "\n" + s
+	}
+	return s
+}

@@ -1,0 +1,29 @@
+package modules
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/pgplay/pgplay/internal/transport"
+)
+
+func init() {
+	Register(Spec{
+		Name:     "meta",
+		Purpose:  "Act on the run itself: run notified handlers now, end the play, or do nothing.",
+		Example:  "- meta: flush_handlers",
+		New:      func() Module { return &Meta{} },
+		FreeForm: "_raw",
+	})
+}
+
+// Meta is handled by the runner before any module runs; this type exists
+// for its documentation and argument checks.
+type Meta struct {
+	Action string `arg:"_raw,required" choices:"flush_handlers|noop|end_play" doc:"flush_handlers: run notified handlers now; end_play: stop the play for all hosts; noop: nothing"`
+}
+
+// Run is never called by the runner; it returns an error saying so.
+func (m *Meta) Run(ctx context.Context, t transport.Target, env *Env) (*Result, error) {
+	return nil, fmt.Errorf("meta: %q is handled by the runner, not run as a module (a runner bug)", m.Action)
+}

@@ -1,0 +1,39 @@
+package modules
+
+import (
+	"context"
+
+	"github.com/pgplay/pgplay/internal/transport"
+)
+
+func init() {
+	Register(Spec{
+		Name:    "set_fact",
+		Purpose: "Set variables on the host for the tasks that follow (never changes anything).",
+		Example: "- set_fact:\n    pg_primary: \"{{ .inventory_hostname }}\"\n    standbys: \"{{ .groups.standby }}\"",
+		New:     func() Module { return &SetFact{} },
+	})
+}
+
+// SetFact sets every argument as a host variable.
+type SetFact struct {
+	Cacheable bool           `arg:"cacheable" default:"false" doc:"accepted for Ansible compatibility; ignored"`
+	Facts     map[string]any `arg:"*" doc:"each other key is a variable to set, with its (rendered) value"`
+}
+
+// Validate checks that something is set.
+func (s *SetFact) Validate() error {
+	if len(s.Facts) == 0 {
+		return &ArgError{Msg: "set_fact needs at least one variable to set", Hint: "for example: set_fact: {pg_primary: node1}"}
+	}
+	return nil
+}
+
+// Run returns the facts.
+func (s *SetFact) Run(ctx context.Context, t transport.Target, env *Env) (*Result, error) {
+	facts := make(map[string]any, len(s.Facts))
+	for k, v := range s.Facts {
+		facts[k] = v
+	}
+	return &Result{Facts: facts}, nil
+}
