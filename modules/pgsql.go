@@ -319,7 +319,7 @@ func parseCSVSets(out []byte, marker string) ([]resultSet, error) {
 
 // readCSV splits CSV text (RFC 4180, as psql --csv writes it) into
 // records. Unlike encoding/csv it keeps an empty line as a record of one
-// empty field: psql prints a one-column row holding '' or NULL that way.
+// empty field: psql prints a one-column row holding an empty string or NULL that way.
 func readCSV(data []byte) ([][]string, error) {
 	var recs [][]string
 	var rec []string

@@ -165,10 +165,7 @@ func dialOne(ctx context.Context, s sshSettings, via *ssh.Client, isJump bool, w
 	if err != nil {
 		conn.Close()
 		if hk.refusal != nil {
-			if isJump {
-				return nil, fmt.Errorf("jump host %s: %w", addr, hk.refusal)
-			}
-			return nil, hk.refusal
+			return nil, unreachable("%w", hk.refusal)
 		}
 		if strings.Contains(err.Error(), "unable to authenticate") {
 			var b bytes.Buffer

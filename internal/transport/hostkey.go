@@ -72,33 +72,32 @@ func (k *hostKeyChecker) explain(hostname string, key ssh.PublicKey, err error) 
 	var revoked *xknownhosts.RevokedError
 	switch {
 	case errors.As(err, &revoked):
-		return &unreachableError{host: k.s.name, err: fmt.Errorf(
-			"host key %s of %s is marked @revoked in %s:%d; refusing to connect", fp, hostname, revoked.Revoked.Filename, revoked.Revoked.Line)}
+		return fmt.Errorf("host key %s of %s is marked @revoked in %s:%d; refusing to connect",
+			fp, hostname, revoked.Revoked.Filename, revoked.Revoked.Line)
 	case errors.As(err, &keyErr) && len(keyErr.Want) > 0:
 		var known []string
 		for _, w := range keyErr.Want {
 			known = append(known, fmt.Sprintf("%s:%d (%s %s)", w.Filename, w.Line, w.Key.Type(), ssh.FingerprintSHA256(w.Key)))
 		}
-		return &unreachableError{host: k.s.name, err: fmt.Errorf(
+		return fmt.Errorf(
 			"WARNING: HOST KEY OF %s HAS CHANGED: it offered %s but known_hosts holds %s. "+
 				"Someone may be intercepting the connection (man-in-the-middle attack), or the host was reinstalled. "+
 				"pgplay refuses to connect, even with --accept-new-host-keys. If the change is expected, verify the new key "+
 				"with the host's administrator, remove the old one (ssh-keygen -R '%s' -f %s) and connect again",
-			hostname, fp, strings.Join(known, ", "), knownhosts.Normalize(hostname), keyErr.Want[0].Filename)}
+			hostname, fp, strings.Join(known, ", "), knownhosts.Normalize(hostname), keyErr.Want[0].Filename)
 	case errors.As(err, &keyErr):
 		if k.s.acceptNew {
 			if werr := k.appendKey(file, hostname, key); werr != nil {
-				return &unreachableError{host: k.s.name, err: fmt.Errorf(
-					"accept new host key %s of %s: %w", fp, hostname, werr)}
+				return fmt.Errorf("accept new host key %s of %s: %w", fp, hostname, werr)
 			}
 			return nil
 		}
-		return &unreachableError{host: k.s.name, err: fmt.Errorf(
+		return fmt.Errorf(
 			"unknown host key for %s: %s is not in %s. After verifying this fingerprint with the host's administrator, "+
 				"add the key with `ssh-keyscan -p %s %s >> %s`, or run with --accept-new-host-keys to trust it on first use",
-			hostname, fp, strings.Join(k.s.knownHosts, ", "), port, host, file)}
+			hostname, fp, strings.Join(k.s.knownHosts, ", "), port, host, file)
 	}
-	return &unreachableError{host: k.s.name, err: fmt.Errorf("check host key of %s: %w", hostname, err)}
+	return fmt.Errorf("check host key of %s: %w", hostname, err)
 }
 
 // appendKey adds a known_hosts line for hostname (creating the file 0600

@@ -177,14 +177,14 @@ func (h *localHost) files(ctx context.Context, become string) (fileSystem, error
 
 func (h *localHost) openSFTP(ctx context.Context, become string) (*localSFTP, error) {
 	var path string
-	for _, p := range sftpServerPaths {
+	for _, p := range sftpServerPaths() {
 		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
 			path = p
 			break
 		}
 	}
 	if path == "" {
-		return nil, fmt.Errorf("no sftp-server found on the controller (looked in %s); install the OpenSSH SFTP server (openssh-sftp-server)", strings.Join(sftpServerPaths, ", "))
+		return nil, fmt.Errorf("no sftp-server found on the controller (looked in %s); install the OpenSSH SFTP server (openssh-sftp-server)", strings.Join(sftpServerPaths(), ", "))
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err

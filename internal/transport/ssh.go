@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,12 +24,14 @@ const maxCommands = 6
 
 // sftpServerPaths are where hosts keep sftp-server (Debian, RHEL, Arch,
 // others).
-var sftpServerPaths = []string{
-	"/usr/lib/openssh/sftp-server",
-	"/usr/libexec/openssh/sftp-server",
-	"/usr/lib/ssh/sftp-server",
-	"/usr/libexec/sftp-server",
-	"/usr/lib/sftp-server",
+func sftpServerPaths() []string {
+	return []string{
+		"/usr/lib/openssh/sftp-server",
+		"/usr/libexec/openssh/sftp-server",
+		"/usr/lib/ssh/sftp-server",
+		"/usr/libexec/sftp-server",
+		"/usr/lib/sftp-server",
+	}
 }
 
 // sshHost is one host reached over one SSH connection, shared by all of
@@ -98,7 +101,13 @@ func (h *sshHost) setDead(err error) {
 	h.deadMu.Unlock()
 }
 
+// dead says why the connection is gone, or nil while it is up.
 func (h *sshHost) dead() error {
+	select {
+	case <-h.done:
+		return errors.New("connection closed by pgplay")
+	default:
+	}
 	h.deadMu.Lock()
 	defer h.deadMu.Unlock()
 	return h.deadErr
@@ -108,10 +117,8 @@ func (h *sshHost) dead() error {
 // is gone.
 func (h *sshHost) lost() error {
 	cause := h.dead()
-	select {
-	case <-h.done:
-		cause = errors.New("connection closed by pgplay")
-	default:
+	if cause == nil {
+		cause = errors.New("connection closed")
 	}
 	return &unreachableError{host: h.s.name, err: fmt.Errorf("connection to %s lost: %w", h.where(), cause)}
 }
@@ -169,11 +176,14 @@ func (h *sshHost) close() error {
 		delete(h.sessions, k)
 	}
 	h.mu.Unlock()
+	h.deadMu.Lock()
+	gone := h.deadErr != nil
+	h.deadMu.Unlock()
 	err := h.client.Close()
 	for i := len(h.jumps) - 1; i >= 0; i-- {
 		h.jumps[i].Close()
 	}
-	if h.dead() != nil {
+	if gone || errors.Is(err, net.ErrClosed) {
 		return nil // already gone: nothing worth reporting
 	}
 	return err
@@ -402,13 +412,13 @@ func (h *sshHost) findSFTPServer(ctx context.Context) (string, error) {
 	if h.serverPath != "" {
 		return h.serverPath, nil
 	}
-	argv := append([]string{"sh", "-c", `for p in "$@"; do if [ -x "$p" ]; then echo "$p"; exit 0; fi; done; exit 1`, "sh"}, sftpServerPaths...)
+	argv := append([]string{"sh", "-c", `for p in "$@"; do if [ -x "$p" ]; then echo "$p"; exit 0; fi; done; exit 1`, "sh"}, sftpServerPaths()...)
 	res, err := h.run(ctx, Cmd{Argv: argv}, "")
 	if err != nil {
 		return "", err
 	}
 	if res.RC != 0 {
-		return "", fmt.Errorf("no sftp-server found (looked in %s); install the host's OpenSSH SFTP server (openssh-sftp-server)", strings.Join(sftpServerPaths, ", "))
+		return "", fmt.Errorf("no sftp-server found (looked in %s); install the host's OpenSSH SFTP server (openssh-sftp-server)", strings.Join(sftpServerPaths(), ", "))
 	}
 	h.serverPath = strings.TrimSpace(string(res.Stdout))
 	return h.serverPath, nil
