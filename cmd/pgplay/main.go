@@ -44,9 +44,21 @@ func withCode(code int, err error) error {
 var version = "dev"
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		// After the first signal the run starts no new task and lets the
+		// tasks under way finish; restoring the default handler makes a
+		// second Ctrl-C abort at once.
+		<-sigs
+		signal.Reset(os.Interrupt, syscall.SIGTERM)
+		fmt.Fprintln(os.Stderr, "\ninterrupted: finishing the tasks under way (Ctrl-C again to abort now)")
+		cancel()
+	}()
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	cancel()
+	os.Exit(code)
 }
 
 // run executes the CLI with args and returns the exit code.

@@ -37,6 +37,7 @@ type inherit struct {
 }
 
 func (r *Runner) runPlay(ctx context.Context, pb *playbook.Playbook, p *playbook.Play) {
+	_ = ctx
 	if p.Name == "" {
 		p.Name = p.Hosts
 	}
@@ -79,7 +80,7 @@ func (r *Runner) runPlay(ctx context.Context, pb *playbook.Playbook, p *playbook
 	pr.handler = append(pr.handler, p.Handlers...)
 
 	for _, b := range batches(pr.hosts, p.Serial) {
-		if ctx.Err() != nil {
+		if pr.r.stopped() {
 			return
 		}
 		pr.batch = b
@@ -106,7 +107,7 @@ func (pr *playRun) runBatch(ctx context.Context) {
 	pr.section(ctx, p.PreTasks, base)
 	pr.flushHandlers(ctx)
 	for _, rr := range p.Roles {
-		if ctx.Err() != nil {
+		if pr.r.stopped() {
 			return
 		}
 		if rr.Role == nil {
@@ -146,7 +147,7 @@ func (pr *playRun) runTasks(ctx context.Context, tasks []*playbook.Task, hosts [
 	failed := map[*hostState]bool{}
 	live := append([]*hostState(nil), hosts...)
 	for _, t := range tasks {
-		if ctx.Err() != nil || len(live) == 0 {
+		if pr.r.stopped() || len(live) == 0 {
 			break
 		}
 		var f map[*hostState]bool
@@ -287,7 +288,7 @@ func (pr *playRun) notifyHandlers(h *hostState, names []string, render func(stri
 func (pr *playRun) flushHandlers(ctx context.Context) {
 	for round := 0; round < 10 && len(pr.notify) > 0; round++ {
 		for _, ht := range pr.handler {
-			if ctx.Err() != nil {
+			if pr.r.stopped() {
 				return
 			}
 			set := pr.notify[ht]

@@ -41,6 +41,13 @@ type Options struct {
 	ConnectTimeout    time.Duration
 	// Pool, when set, is used (and not closed) instead of a run-owned pool.
 	Pool *transport.Pool
+	// InterruptGrace is how long tasks under way may go on after the run's
+	// context is cancelled (SIGINT) before they are cancelled too (default 10s).
+	// No new task starts after the cancel.
+	InterruptGrace time.Duration
+	// ProgressEvery is how often a long task reports the hosts still
+	// working on it (default 10s).
+	ProgressEvery time.Duration
 }
 
 // Outcome sums up a run.
@@ -60,6 +67,7 @@ type Runner struct {
 	red    *report.Redactor
 	emitMu sync.Mutex
 
+	stop       context.Context       // done: start no new task
 	hosts      map[string]*hostState // per-run host state
 	secretVars map[string]bool
 	order      []string
@@ -151,15 +159,38 @@ func (r *Runner) Run(ctx context.Context, pb *playbook.Playbook) *Outcome {
 		r.pool = transport.NewPool()
 		defer r.pool.Close()
 	}
+	// ctx cancelled (SIGINT) means: start nothing new, let tasks under way
+	// finish for InterruptGrace, then cancel them.
+	r.stop = ctx
+	grace := r.opt.InterruptGrace
+	if grace <= 0 {
+		grace = 10 * time.Second
+	}
+	execCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	finished := make(chan struct{})
+	defer close(finished)
+	go func() {
+		select {
+		case <-ctx.Done():
+			select {
+			case <-time.After(grace):
+				cancel()
+			case <-finished:
+			}
+		case <-finished:
+		}
+	}()
+	ctx = execCtx
 	r.emit(report.Event{Kind: report.RunStart, Msg: pb.File})
 	out := &Outcome{}
 	for _, p := range pb.Plays {
-		if ctx.Err() != nil {
+		if r.stopped() {
 			break
 		}
 		r.runPlay(ctx, pb, p)
 	}
-	out.Interrupted = ctx.Err() != nil
+	out.Interrupted = r.stopped()
 	out.Stats = map[string]*report.Stats{}
 	for _, n := range r.order {
 		hs := r.hosts[n]
@@ -179,6 +210,9 @@ func (r *Runner) Run(ctx context.Context, pb *playbook.Playbook) *Outcome {
 	r.emit(report.Event{Kind: report.RunEnd, Duration: time.Since(start)})
 	return out
 }
+
+// stopped says whether the run was interrupted: no new task may start.
+func (r *Runner) stopped() bool { return r.stop != nil && r.stop.Err() != nil }
 
 // playHosts resolves a play's hosts (and --limit) in inventory order.
 func (r *Runner) playHosts(p *playbook.Play) ([]*inventory.Host, error) {

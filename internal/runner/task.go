@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -97,16 +98,22 @@ func (pr *playRun) runTask(ctx context.Context, t *playbook.Task, hosts []*hostS
 	outs := make([]hostOutcome, len(runHosts))
 	sem := make(chan struct{}, r.opt.Forks)
 	var wg sync.WaitGroup
+	prog := newProgress()
+	done := make(chan struct{})
+	go pr.showProgress(tc, prog, done)
 	for i, h := range runHosts {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func(i int, h *hostState) {
 			defer wg.Done()
 			defer func() { <-sem }()
+			prog.start(h.host.Name)
+			defer prog.end(h.host.Name)
 			outs[i] = pr.runOnHost(ctx, tc, h)
 		}(i, h)
 	}
 	wg.Wait()
+	close(done)
 	failed := map[*hostState]bool{}
 	for i, h := range runHosts {
 		if outs[i].failed || outs[i].unreachable {
@@ -193,7 +200,7 @@ func (pr *playRun) runOnHost(ctx context.Context, tc *taskCtx, h *hostState) hos
 	var results []any
 	agg := &modules.Result{Skipped: len(items) > 0}
 	for _, item := range items {
-		if ctx.Err() != nil {
+		if pr.r.stopped() {
 			break
 		}
 		iv := make(map[string]any, len(vars)+1)
@@ -354,6 +361,8 @@ func (pr *playRun) execute(ctx context.Context, tc *taskCtx, h *hostState, vars 
 		select {
 		case <-ctx.Done():
 			return failResult(ctx.Err()), false
+		case <-r.stop.Done():
+			return failResult(fmt.Errorf("%s: interrupted while waiting for until: %s", where, t.Until)), false
 		case <-time.After(t.Delay):
 		}
 	}
@@ -646,4 +655,51 @@ func taskWhere(t *playbook.Task) string {
 		name = t.Module
 	}
 	return fmt.Sprintf("%s: task %q", t.Pos, name)
+}
+
+// progress tracks which hosts are still working on a task.
+type progress struct {
+	mu      sync.Mutex
+	running map[string]bool
+	since   time.Time
+}
+
+func newProgress() *progress { return &progress{running: map[string]bool{}, since: time.Now()} }
+
+func (p *progress) start(h string) { p.mu.Lock(); p.running[h] = true; p.mu.Unlock() }
+func (p *progress) end(h string)   { p.mu.Lock(); delete(p.running, h); p.mu.Unlock() }
+
+func (p *progress) hosts() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]string, 0, len(p.running))
+	for h := range p.running {
+		out = append(out, h)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// showProgress reports, every ProgressEvery, the hosts still running a
+// long task, until done is closed.
+func (pr *playRun) showProgress(tc *taskCtx, p *progress, done <-chan struct{}) {
+	every := pr.r.opt.ProgressEvery
+	if every <= 0 {
+		every = 10 * time.Second
+	}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-tick.C:
+			hosts := p.hosts()
+			if len(hosts) == 0 {
+				continue
+			}
+			pr.r.emit(report.Event{Kind: report.Progress, Play: pr.play.Name, Task: tc.label, Hosts: hosts,
+				Msg: fmt.Sprintf("  ... still running %q on %s (%ds)", tc.label, strings.Join(hosts, ", "), int(time.Since(p.since).Seconds()))})
+		}
+	}
 }
