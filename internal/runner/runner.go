@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -284,12 +283,3 @@ func batches(hosts []*hostState, serial []string) [][]*hostState {
 
 // isUnreachable says whether err means the host cannot be reached.
 func isUnreachable(err error) bool { return errors.Is(err, transport.ErrUnreachable) }
-
-func sortedKeys(m map[string]any) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
-}
