@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 
 	"github.com/pgplay/pgplay/internal/playbook"
@@ -160,51 +159,10 @@ func (pr *playRun) hostvarsSnapshot() (map[string]any, map[string]any) {
 
 // connConfig builds the transport config of host name from its variables.
 func (r *Runner) connConfig(name string, vars map[string]any) (transport.Config, error) {
-	cfg := transport.Config{
-		Name:              name,
-		AcceptNewHostKeys: r.opt.AcceptNewHostKeys,
-		ConnectTimeout:    r.opt.ConnectTimeout,
-	}
-	str := func(k string) string {
-		x, ok := vars[k]
-		if !ok || x == nil {
-			return ""
-		}
-		return fmt.Sprint(x)
-	}
-	list := func(k string) []string {
-		switch x := vars[k].(type) {
-		case nil:
-			return nil
-		case []any:
-			var out []string
-			for _, e := range x {
-				out = append(out, fmt.Sprint(e))
-			}
-			return out
-		default:
-			return []string{fmt.Sprint(x)}
-		}
-	}
-	if c := str("connection"); c == "local" {
-		cfg.Local = true
-		return cfg, nil
-	} else if c != "" && c != "ssh" {
-		return cfg, fmt.Errorf("host %s: connection %q is not supported (ssh or local)", name, c)
-	}
-	cfg.Addr = str("ssh_host")
-	if p := str("ssh_port"); p != "" {
-		n, err := strconv.Atoi(p)
-		if err != nil || n < 1 || n > 65535 {
-			return cfg, fmt.Errorf("host %s: ssh_port %q is not a port number", name, p)
-		}
-		cfg.Port = n
-	}
-	cfg.User = str("ssh_user")
-	cfg.KeyFiles = list("ssh_key")
-	cfg.KnownHostsFiles = list("ssh_known_hosts")
-	cfg.SSHConfigFile = str("ssh_config")
-	return cfg, nil
+	cfg, err := transport.ConfigFromVars(name, vars)
+	cfg.AcceptNewHostKeys = r.opt.AcceptNewHostKeys
+	cfg.ConnectTimeout = r.opt.ConnectTimeout
+	return cfg, err
 }
 
 var secretName = regexp.MustCompile(`(?i)(password|passwd|secret|token)`)

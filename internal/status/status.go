@@ -1,0 +1,440 @@
+// Package status asks every node of a PostgreSQL HA cluster what it is
+// (never trusting the inventory's pg_role): role, timeline, upstream, lag,
+// sync state, who holds the VIP, keepalived's state and barman's backups.
+package status
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/pgplay/pgplay/internal/inventory"
+	"github.com/pgplay/pgplay/internal/transport"
+)
+
+// Node is what one PostgreSQL node answered.
+type Node struct {
+	Name       string    `json:"name"`
+	Addr       string    `json:"addr"`
+	Reachable  bool      `json:"reachable"`
+	Error      string    `json:"error,omitempty"`
+	Role       string    `json:"role"` // primary, standby, stopped, unknown
+	Timeline   int       `json:"timeline,omitempty"`
+	Upstream   string    `json:"upstream,omitempty"`
+	Streaming  bool      `json:"streaming"`
+	LagBytes   *int64    `json:"lag_bytes,omitempty"`
+	LagSeconds *float64  `json:"lag_seconds,omitempty"`
+	SyncState  string    `json:"sync_state,omitempty"`
+	SyncNames  string    `json:"synchronous_standby_names,omitempty"`
+	HasVIP     bool      `json:"has_vip"`
+	Keepalived string    `json:"keepalived"`           // systemd state: active, inactive...
+	VRRPState  string    `json:"vrrp_state,omitempty"` // from the notify script's state file
+	Replicas   []Replica `json:"replicas,omitempty"`
+}
+
+// Replica is one row of a primary's pg_stat_replication.
+type Replica struct {
+	Name       string   `json:"name"`
+	Addr       string   `json:"addr"`
+	State      string   `json:"state"`
+	SyncState  string   `json:"sync_state"`
+	LagBytes   *int64   `json:"lag_bytes"`
+	LagSeconds *float64 `json:"replay_lag_seconds"`
+}
+
+// Barman is what the backup host answered.
+type Barman struct {
+	Host       string `json:"host"`
+	Reachable  bool   `json:"reachable"`
+	Error      string `json:"error,omitempty"`
+	LastBackup string `json:"last_backup,omitempty"`
+	Backups    int    `json:"backups"`
+	Check      string `json:"check,omitempty"` // barman check --nagios line
+	CheckOK    bool   `json:"check_ok"`
+}
+
+// Report is the cluster's state.
+type Report struct {
+	VIP      string    `json:"vip,omitempty"`
+	Primary  string    `json:"primary,omitempty"`
+	Nodes    []*Node   `json:"nodes"`
+	Barman   []*Barman `json:"barman,omitempty"`
+	Problems []string  `json:"problems"` // the cluster is degraded
+	Warnings []string  `json:"warnings"`
+}
+
+// Degraded says whether the cluster is degraded: no primary, several
+// primaries, or the VIP missing, on a standby, or on several nodes.
+func (r *Report) Degraded() bool { return len(r.Problems) > 0 }
+
+// Options say which hosts to ask and how to reach them.
+type Options struct {
+	Group       string // PostgreSQL nodes (default "postgres")
+	BarmanGroup string // backup hosts (default "barman")
+	Limit       string // optional host pattern
+	Configure   func(*transport.Config)
+}
+
+// nodeScript prints the facts of one node; argv: $1 pg version, $2 VIP.
+const nodeScript = `v="$1"; vip="$2"
+echo "@vip"; if [ -n "$vip" ] && ip -4 -o addr show 2>/dev/null | grep -q " $vip/"; then echo yes; else echo no; fi
+echo "@keepalived"; systemctl is-active keepalived 2>/dev/null || true
+echo "@vrrp"; cat /run/pgplay/vrrp_state 2>/dev/null || true
+echo "@pg"
+runuser -u postgres -- env PGCONNECT_TIMEOUT=3 PGOPTIONS='-c statement_timeout=5000' \
+  /usr/lib/postgresql/"$v"/bin/psql -XAtq -h /var/run/postgresql -d postgres -c "$3" 2>&1 || echo "@pgfail"
+`
+
+// nodeSQL returns one JSON row describing the node, whichever its role.
+const nodeSQL = `select json_build_object(
+ 'in_recovery', pg_is_in_recovery(),
+ 'timeline', case when pg_is_in_recovery() then (select received_tli from pg_stat_wal_receiver)
+             else ('x'||substr(pg_walfile_name(pg_current_wal_lsn()),1,8))::bit(32)::int end,
+ 'upstream', (select sender_host from pg_stat_wal_receiver),
+ 'receiver', (select status from pg_stat_wal_receiver),
+ 'lag_bytes', case when pg_is_in_recovery() then pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()) end,
+ 'lag_seconds', case when pg_is_in_recovery() then
+     case when pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() then 0
+     else extract(epoch from now() - pg_last_xact_replay_timestamp()) end end,
+ 'sync_names', current_setting('synchronous_standby_names'),
+ 'replicas', case when not pg_is_in_recovery() then (select coalesce(json_agg(json_build_object(
+     'name', application_name, 'addr', host(client_addr), 'state', state, 'sync_state', sync_state,
+     'lag_bytes', pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn),
+     'replay_lag', extract(epoch from replay_lag))), '[]'::json) from pg_stat_replication) end)`
+
+type pgRow struct {
+	InRecovery bool     `json:"in_recovery"`
+	Timeline   *int     `json:"timeline"`
+	Upstream   *string  `json:"upstream"`
+	Receiver   *string  `json:"receiver"`
+	LagBytes   *float64 `json:"lag_bytes"`
+	LagSeconds *float64 `json:"lag_seconds"`
+	SyncNames  string   `json:"sync_names"`
+	Replicas   []struct {
+		Name      string   `json:"name"`
+		Addr      *string  `json:"addr"`
+		State     string   `json:"state"`
+		SyncState string   `json:"sync_state"`
+		LagBytes  *float64 `json:"lag_bytes"`
+		ReplayLag *float64 `json:"replay_lag"`
+	} `json:"replicas"`
+}
+
+// Collect asks every node (in parallel) and puts the answers together.
+func Collect(ctx context.Context, inv *inventory.Inventory, pool *transport.Pool, opt Options) (*Report, error) {
+	if opt.Group == "" {
+		opt.Group = "postgres"
+	}
+	if opt.BarmanGroup == "" {
+		opt.BarmanGroup = "barman"
+	}
+	hosts, err := inv.Select(opt.Group)
+	if err != nil {
+		return nil, fmt.Errorf("status: the inventory needs a %q group of PostgreSQL nodes: %w", opt.Group, err)
+	}
+	if opt.Limit != "" {
+		lim, err := inv.Select(opt.Limit)
+		if err != nil {
+			return nil, fmt.Errorf("--limit: %w", err)
+		}
+		hosts = intersect(hosts, lim)
+	}
+	rep := &Report{Problems: []string{}, Warnings: []string{}}
+	for _, h := range hosts {
+		if v, ok := h.Vars["vip"]; ok && rep.VIP == "" {
+			rep.VIP = fmt.Sprint(v)
+		}
+	}
+	var wg sync.WaitGroup
+	rep.Nodes = make([]*Node, len(hosts))
+	for i, h := range hosts {
+		wg.Add(1)
+		go func(i int, h *inventory.Host) {
+			defer wg.Done()
+			rep.Nodes[i] = askNode(ctx, pool, h, rep.VIP, opt)
+		}(i, h)
+	}
+	if bh, err := inv.Select(opt.BarmanGroup); err == nil {
+		rep.Barman = make([]*Barman, len(bh))
+		for i, h := range bh {
+			wg.Add(1)
+			go func(i int, h *inventory.Host) {
+				defer wg.Done()
+				rep.Barman[i] = askBarman(ctx, pool, h, opt)
+			}(i, h)
+		}
+	}
+	wg.Wait()
+	rep.judge()
+	return rep, nil
+}
+
+func intersect(a, b []*inventory.Host) []*inventory.Host {
+	in := map[string]bool{}
+	for _, h := range b {
+		in[h.Name] = true
+	}
+	var out []*inventory.Host
+	for _, h := range a {
+		if in[h.Name] {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+func target(ctx context.Context, pool *transport.Pool, h *inventory.Host, opt Options) (transport.Target, string, error) {
+	cfg, err := transport.ConfigFromVars(h.Name, h.Vars)
+	if err != nil {
+		return nil, "", err
+	}
+	if opt.Configure != nil {
+		opt.Configure(&cfg)
+	}
+	addr := cfg.Addr
+	if addr == "" {
+		addr = h.Name
+	}
+	become := ""
+	if u := fmt.Sprint(h.Vars["ssh_user"]); u != "root" && !cfg.Local {
+		become = "root"
+	}
+	t, err := pool.Target(ctx, cfg, become)
+	return t, addr, err
+}
+
+func askNode(ctx context.Context, pool *transport.Pool, h *inventory.Host, vip string, opt Options) *Node {
+	n := &Node{Name: h.Name, Role: "unknown"}
+	t, addr, err := target(ctx, pool, h, opt)
+	n.Addr = addr
+	if err != nil {
+		n.Error = err.Error()
+		return n
+	}
+	ver := "15"
+	if v, ok := h.Vars["pg_version"]; ok {
+		ver = fmt.Sprint(v)
+	}
+	res, err := t.Query(ctx, transport.Cmd{Argv: []string{"/bin/sh", "-c", nodeScript, "sh", ver, vip, nodeSQL}})
+	if err != nil {
+		n.Error = err.Error()
+		return n
+	}
+	n.Reachable = true
+	parseNode(n, string(res.Stdout))
+	return n
+}
+
+// parseNode reads nodeScript's sections into n.
+func parseNode(n *Node, out string) {
+	sections := map[string]string{}
+	cur := ""
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "@") && !strings.Contains(line, " ") {
+			cur = line[1:]
+			sections[cur] += ""
+			continue
+		}
+		if cur != "" && line != "" {
+			sections[cur] += line + "\n"
+		}
+	}
+	n.HasVIP = strings.TrimSpace(sections["vip"]) == "yes"
+	n.Keepalived = strings.TrimSpace(sections["keepalived"])
+	if n.Keepalived == "" {
+		n.Keepalived = "unknown"
+	}
+	n.VRRPState = strings.TrimSpace(sections["vrrp"])
+	pg := strings.TrimSpace(sections["pg"])
+	if _, failed := sections["pgfail"]; failed || pg == "" {
+		n.Role = "stopped"
+		if pg != "" {
+			n.Error = lastLine(pg)
+		}
+		return
+	}
+	var row pgRow
+	if err := json.Unmarshal([]byte(lastLine(pg)), &row); err != nil {
+		n.Error = "unexpected answer from psql: " + lastLine(pg)
+		return
+	}
+	n.SyncNames = row.SyncNames
+	if row.Timeline != nil {
+		n.Timeline = *row.Timeline
+	}
+	if row.InRecovery {
+		n.Role = "standby"
+		if row.Upstream != nil {
+			n.Upstream = *row.Upstream
+		}
+		n.Streaming = row.Receiver != nil && *row.Receiver == "streaming"
+		if row.LagBytes != nil {
+			b := int64(*row.LagBytes)
+			n.LagBytes = &b
+		}
+		n.LagSeconds = row.LagSeconds
+	} else {
+		n.Role = "primary"
+		for _, r := range row.Replicas {
+			rp := Replica{Name: r.Name, State: r.State, SyncState: r.SyncState, LagSeconds: r.ReplayLag}
+			if r.Addr != nil {
+				rp.Addr = *r.Addr
+			}
+			if r.LagBytes != nil {
+				b := int64(*r.LagBytes)
+				rp.LagBytes = &b
+			}
+			n.Replicas = append(n.Replicas, rp)
+		}
+	}
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}
+
+func askBarman(ctx context.Context, pool *transport.Pool, h *inventory.Host, opt Options) *Barman {
+	b := &Barman{Host: h.Name}
+	t, _, err := target(ctx, pool, h, opt)
+	if err != nil {
+		b.Error = err.Error()
+		return b
+	}
+	const script = `echo "@list"; runuser -u barman -- barman list-backups all 2>&1
+echo "@check"; runuser -u barman -- barman check all --nagios 2>&1; true`
+	res, err := t.Query(ctx, transport.Cmd{Argv: []string{"/bin/sh", "-c", script}})
+	if err != nil {
+		b.Error = err.Error()
+		return b
+	}
+	b.Reachable = true
+	parseBarman(b, string(res.Stdout))
+	return b
+}
+
+// parseBarman reads `barman list-backups all` (newest first per server:
+// "SERVER ID - DATE - Size: ...") and `barman check all --nagios`.
+func parseBarman(b *Barman, out string) {
+	section := ""
+	for _, line := range strings.Split(out, "\n") {
+		switch line {
+		case "@list", "@check":
+			section = line[1:]
+			continue
+		}
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		switch section {
+		case "list":
+			f := strings.Fields(line)
+			if len(f) >= 2 && strings.Contains(line, " - ") {
+				b.Backups++
+				if b.LastBackup == "" {
+					b.LastBackup = f[0] + " " + f[1]
+					if parts := strings.Split(line, " - "); len(parts) > 1 {
+						b.LastBackup += " (" + strings.TrimSpace(parts[1]) + ")"
+					}
+				}
+			}
+		case "check":
+			if b.Check == "" {
+				b.Check = line
+				b.CheckOK = strings.HasPrefix(line, "BARMAN OK")
+			}
+		}
+	}
+}
+
+// judge fills Primary, Problems and Warnings.
+func (r *Report) judge() {
+	byAddr := map[string]string{}
+	for _, n := range r.Nodes {
+		byAddr[n.Addr] = n.Name
+	}
+	var primaries, vipHolders []string
+	for _, n := range r.Nodes {
+		if n.Role == "primary" {
+			primaries = append(primaries, n.Name)
+		}
+		if n.HasVIP {
+			vipHolders = append(vipHolders, n.Name)
+		}
+		if name, ok := byAddr[n.Upstream]; ok {
+			n.Upstream = name
+		}
+		switch {
+		case !n.Reachable:
+			r.Warnings = append(r.Warnings, fmt.Sprintf("%s is unreachable: %s", n.Name, n.Error))
+		case n.Role == "stopped":
+			r.Warnings = append(r.Warnings, fmt.Sprintf("%s: PostgreSQL is not answering", n.Name))
+		case n.Role == "standby" && !n.Streaming:
+			r.Warnings = append(r.Warnings, fmt.Sprintf("%s: standby is not streaming", n.Name))
+		}
+	}
+	sort.Strings(primaries)
+	switch len(primaries) {
+	case 0:
+		r.Problems = append(r.Problems, "no primary: no node answers pg_is_in_recovery() = false")
+	case 1:
+		r.Primary = primaries[0]
+	default:
+		r.Problems = append(r.Problems, fmt.Sprintf("%d primaries (%s): split brain; fence all but one (see docs/operations.md)", len(primaries), strings.Join(primaries, ", ")))
+	}
+	if r.VIP != "" {
+		switch {
+		case len(vipHolders) == 0:
+			r.Problems = append(r.Problems, "the VIP "+r.VIP+" is on no node")
+		case len(vipHolders) > 1:
+			r.Problems = append(r.Problems, fmt.Sprintf("the VIP %s is on %d nodes (%s)", r.VIP, len(vipHolders), strings.Join(vipHolders, ", ")))
+		case r.Primary != "" && vipHolders[0] != r.Primary:
+			r.Problems = append(r.Problems, fmt.Sprintf("the VIP %s is on %s, which is not the primary (%s)", r.VIP, vipHolders[0], r.Primary))
+		}
+	}
+	// The primary's view of each standby: sync state and lag.
+	for _, p := range r.Nodes {
+		if p.Role != "primary" || p.Name != r.Primary {
+			continue
+		}
+		for _, rp := range p.Replicas {
+			for _, n := range r.Nodes {
+				if n.Name == rp.Name || (rp.Addr != "" && n.Addr == rp.Addr && strings.HasPrefix(rp.Name, n.Name)) {
+					n.SyncState = rp.SyncState
+					if rp.LagBytes != nil {
+						n.LagBytes = rp.LagBytes
+					}
+					if rp.LagSeconds != nil {
+						n.LagSeconds = rp.LagSeconds
+					}
+				}
+			}
+		}
+	}
+	for _, b := range r.Barman {
+		switch {
+		case !b.Reachable:
+			r.Warnings = append(r.Warnings, fmt.Sprintf("barman host %s is unreachable: %s", b.Host, b.Error))
+		case !b.CheckOK:
+			r.Warnings = append(r.Warnings, fmt.Sprintf("barman check on %s: %s", b.Host, b.Check))
+		case b.Backups == 0:
+			r.Warnings = append(r.Warnings, "barman has no backup yet on "+b.Host)
+		}
+	}
+}
+
+func fmtLag(b *int64, s *float64) (string, string) {
+	bs, ss := "-", "-"
+	if b != nil {
+		bs = strconv.FormatInt(*b, 10)
+	}
+	if s != nil {
+		ss = strconv.FormatFloat(*s, 'f', 1, 64)
+	}
+	return bs, ss
+}

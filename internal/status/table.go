@@ -1,0 +1,72 @@
+package status
+
+import (
+	"fmt"
+	"io"
+	"text/tabwriter"
+)
+
+// WriteTable prints the report as one table plus the barman line, the
+// problems and the warnings.
+func (r *Report) WriteTable(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tROLE\tTL\tUPSTREAM\tLAG_BYTES\tLAG_S\tSYNC\tVIP\tKEEPALIVED")
+	for _, n := range r.Nodes {
+		lb, ls := fmtLag(n.LagBytes, n.LagSeconds)
+		role := n.Role
+		if !n.Reachable {
+			role = "unreachable"
+		}
+		tl := "-"
+		if n.Timeline > 0 {
+			tl = fmt.Sprint(n.Timeline)
+		}
+		up := dash(n.Upstream)
+		if n.Role == "standby" && !n.Streaming {
+			up += " (not streaming)"
+		}
+		vip := "-"
+		if n.HasVIP {
+			vip = "yes"
+		}
+		ka := n.Keepalived
+		if n.VRRPState != "" {
+			ka += "/" + n.VRRPState
+		}
+		if !n.Reachable {
+			ka = "?"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, role, tl, up, lb, ls, dash(n.SyncState), vip, ka)
+	}
+	tw.Flush()
+	for _, b := range r.Barman {
+		switch {
+		case !b.Reachable:
+			fmt.Fprintf(w, "\nbarman %s: unreachable\n", b.Host)
+		default:
+			fmt.Fprintf(w, "\nbarman %s: %d backup(s), last %s; check: %s\n", b.Host, b.Backups, dash(b.LastBackup), dash(b.Check))
+		}
+	}
+	if len(r.Problems) == 0 {
+		fmt.Fprintf(w, "\ncluster: healthy (primary %s", dash(r.Primary))
+		if r.VIP != "" {
+			fmt.Fprintf(w, ", VIP %s on it", r.VIP)
+		}
+		fmt.Fprintln(w, ")")
+	} else {
+		fmt.Fprintln(w, "\ncluster: DEGRADED")
+		for _, p := range r.Problems {
+			fmt.Fprintln(w, "  problem: "+p)
+		}
+	}
+	for _, x := range r.Warnings {
+		fmt.Fprintln(w, "  warning: "+x)
+	}
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
