@@ -23,6 +23,17 @@ unit:
 e2e: build
 	$(GO) test -count=1 -tags e2e -timeout 60m -v ./e2e/
 
+# Short fuzzing of the parsers and templates (CI): each target FUZZTIME.
+# A crash is saved under the package's testdata/fuzz/ and then runs with
+# every `go test` as a regression test.
+FUZZTIME ?= 10s
+.PHONY: fuzz
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/inventory/
+	$(GO) test -run '^$$' -fuzz '^FuzzSelect$$' -fuzztime $(FUZZTIME) ./internal/inventory/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/playbook/
+	$(GO) test -run '^$$' -fuzz '^FuzzRenderValue$$' -fuzztime $(FUZZTIME) ./internal/tmpl/
+
 lint:
 	@out=$$(gofmt -l . ); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...

@@ -94,7 +94,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newRunCmd(), newRoleCmd(), newVersionCmd(), newDocCmd(), newInitCmd(), newLabCmd(), newStatusCmd())
+	root.AddCommand(newRunCmd(), newRoleCmd(), newVersionCmd(), newDocCmd(), newInitCmd(), newLabCmd(), newStatusCmd(), newVaultCmd())
 	return root
 }
 

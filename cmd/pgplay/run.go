@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -16,6 +17,8 @@ import (
 	"github.com/pgplay/pgplay/internal/playbook"
 	"github.com/pgplay/pgplay/internal/report"
 	"github.com/pgplay/pgplay/internal/runner"
+	"github.com/pgplay/pgplay/internal/tmpl"
+	"github.com/pgplay/pgplay/internal/vault"
 	"github.com/pgplay/pgplay/modules"
 )
 
@@ -33,6 +36,16 @@ type runFlags struct {
 	output         string
 	acceptNew      bool
 	connectTimeout time.Duration
+	vaultIdentity  string
+	vault          *vault.Files // vault files met by this run (vars_files, -e @file)
+}
+
+// vaultFiles opens the vault files of the run; their values are secrets.
+func (f *runFlags) vaultFiles() *vault.Files {
+	if f.vault == nil {
+		f.vault = &vault.Files{IdentityFile: f.vaultIdentity}
+	}
+	return f.vault
 }
 
 func (f *runFlags) register(cmd *cobra.Command) {
@@ -49,6 +62,7 @@ func (f *runFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.output, "output", "human", "output format: human or json (one JSON object per event)")
 	fl.BoolVar(&f.acceptNew, "accept-new-host-keys", false, "trust and record unknown host keys (never a changed one)")
 	fl.DurationVar(&f.connectTimeout, "connect-timeout", 10*time.Second, "SSH connect timeout")
+	fl.StringVar(&f.vaultIdentity, "vault-identity", "", "age identity file opening vault files (else $"+vault.EnvIdentity+" or $"+vault.EnvPassphrase+"); see `pgplay vault`")
 }
 
 func newRunCmd() *cobra.Command {
@@ -66,12 +80,15 @@ func newRunCmd() *cobra.Command {
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := f.vaultFiles().Check(); err != nil {
+				return withCode(exitOptions, fmt.Errorf("%w\n  hint: %s", err, vault.KeyHint))
+			}
 			src := defaultSource()
 			found, err := src.Stat(args[0])
 			if err != nil {
 				return withCode(exitOptions, fmt.Errorf("playbook %s not found on disk or in the binary\n  hint: check the path; `pgplay init DIR` writes out the built-in playbooks", args[0]))
 			}
-			opt := playbook.Options{Source: src, KnownModule: knownModule, ModuleNames: modules.Names()}
+			opt := playbook.Options{Source: src, KnownModule: knownModule, ModuleNames: modules.Names(), Decrypt: f.vaultFiles().Decrypt, CheckTemplate: tmpl.New().Check}
 			if found.Dir != "" {
 				opt.Source = src.With(found.Dir)
 			}
@@ -102,8 +119,11 @@ func newRoleCmd() *cobra.Command {
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := f.vaultFiles().Check(); err != nil {
+				return withCode(exitOptions, fmt.Errorf("%w\n  hint: %s", err, vault.KeyHint))
+			}
 			src := defaultSource()
-			opt := playbook.Options{Source: src, KnownModule: knownModule, ModuleNames: modules.Names()}
+			opt := playbook.Options{Source: src, KnownModule: knownModule, ModuleNames: modules.Names(), CheckTemplate: tmpl.New().Check}
 			rr, err := playbook.RoleRefFor(args[0], nil, opt)
 			if err != nil {
 				return withCode(exitParse, err)
@@ -140,20 +160,24 @@ func execute(cmd *cobra.Command, f *runFlags, pb *playbook.Playbook, src *conten
 		return withCode(exitOptions, fmt.Errorf("no inventory given\n  hint: pass -i inventory.yaml (see inventory.example.yaml)"))
 	}
 	if f.output != "human" && f.output != "json" {
-		return withCode(exitOptions, fmt.Errorf("--output %q: want human or json", f.output))
+		return withCode(exitOptions, fmt.Errorf("--output %q: want human or json\n  hint: --output json writes one JSON object per event", f.output))
 	}
 	if f.forks < 1 {
-		return withCode(exitOptions, fmt.Errorf("--forks %d: want 1 or more", f.forks))
+		return withCode(exitOptions, fmt.Errorf("--forks %d: want 1 or more\n  hint: -f sets how many hosts are worked on at once (default 20)", f.forks))
 	}
 	inv, err := inventory.Load(f.inventory)
 	if err != nil {
+		if pe := (*playbook.Error)(nil); !errors.As(err, &pe) {
+			return withCode(exitOptions, err) // -i names no readable file
+		}
 		return withCode(exitParse, err)
 	}
-	extra, err := parseExtraVars(f.extra)
+	extra, err := parseExtraVars(f.extra, f.vaultFiles().Decrypt)
 	if err != nil {
 		return withCode(exitOptions, err)
 	}
 	red := report.NewRedactor()
+	red.Add(f.vaultFiles().Secrets()...) // every value of a vault file
 	out := cmd.OutOrStdout()
 	var sink report.Sink
 	if f.output == "json" {
@@ -170,6 +194,7 @@ func execute(cmd *cobra.Command, f *runFlags, pb *playbook.Playbook, src *conten
 		code := exitParse
 		if strings.HasPrefix(err.Error(), "--limit") {
 			code = exitOptions
+			err = fmt.Errorf("%w\n  hint: --limit takes hosts or groups of the inventory, or a pattern: node1, 'db:!node3'", err)
 		}
 		return withCode(code, err)
 	}
@@ -186,8 +211,9 @@ func execute(cmd *cobra.Command, f *runFlags, pb *playbook.Playbook, src *conten
 }
 
 // parseExtraVars reads -e values: k=v pairs, @file (YAML/JSON), or inline
-// JSON/YAML mappings. Later values override earlier ones.
-func parseExtraVars(list []string) (map[string]any, error) {
+// JSON/YAML mappings. Later values override earlier ones. decrypt opens
+// vault files given with @ (nil: none).
+func parseExtraVars(list []string, decrypt func(string, []byte) ([]byte, error)) (map[string]any, error) {
 	out := map[string]any{}
 	for _, e := range list {
 		e = strings.TrimSpace(e)
@@ -200,7 +226,20 @@ func parseExtraVars(list []string) (map[string]any, error) {
 			if err != nil {
 				return nil, fmt.Errorf("-e %s: %w\n  hint: the file after @ must exist (YAML or JSON mapping)", e, err)
 			}
-			m, err := decodeMapping(path, b)
+			if decrypt != nil {
+				if b, err = decrypt(path, b); err != nil {
+					return nil, fmt.Errorf("-e %s: %w\n  hint: %s", e, err, vault.KeyHint)
+				}
+			}
+			// As a vars file: positioned errors, the same scalar rules.
+			root, err := playbook.ParseYAML(path, b)
+			if err != nil {
+				return nil, err
+			}
+			if root == nil {
+				return nil, fmt.Errorf("-e %s: the file is empty\n  hint: extra vars files hold one YAML or JSON mapping", e)
+			}
+			m, err := playbook.DecodeVars(path, root, "an extra vars file")
 			if err != nil {
 				return nil, err
 			}

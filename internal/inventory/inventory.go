@@ -1,7 +1,9 @@
 package inventory
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"sort"
 	"strconv"
@@ -42,9 +44,26 @@ var connAliases = map[string]string{
 
 // Load reads and parses an inventory file.
 func Load(path string) (*Inventory, error) {
+	const hint = "\n  hint: give the path of a YAML inventory with -i (inventory.example.yaml shows the format)"
+	st, err := os.Stat(path)
+	if err != nil {
+		if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+			err = pe.Err // the path is in the message already
+		}
+		return nil, fmt.Errorf("inventory %s: %w%s", path, err, hint)
+	}
+	if st.IsDir() {
+		return nil, fmt.Errorf("inventory %s is a directory, not a file%s", path, hint)
+	}
+	if st.Size() > playbook.MaxFileSize {
+		// Parse refuses it too; do not read it all first.
+		return nil, &Error{Pos: playbook.Pos{File: path, Line: 1, Col: 1},
+			Msg:  fmt.Sprintf("file is too large (%d MiB; pgplay reads YAML files of at most %d MiB)", st.Size()>>20, playbook.MaxFileSize>>20),
+			Hint: "check the -i path: an inventory is a small YAML file"}
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read inventory: %w", err)
+		return nil, fmt.Errorf("read inventory %s: %w%s", path, err, hint)
 	}
 	return Parse(path, data)
 }

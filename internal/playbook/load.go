@@ -31,6 +31,13 @@ type Options struct {
 	// that encrypted files (pgplay vault) can be read; it returns the
 	// plain text (data unchanged when the file is not encrypted).
 	Decrypt func(file string, data []byte) ([]byte, error)
+	// CheckTemplate, if set, is given every string that is rendered
+	// strictly when a task runs (module arguments, loop, delegate_to), and
+	// every condition (when, changed_when, failed_when, until, and a role's
+	// when; cond is true). A problem stops the parse with an error at that
+	// string's position, so that a template syntax error is reported before
+	// any host is contacted. tmpl.Engine.Check has this signature.
+	CheckTemplate func(text string, cond bool) (problem, hint string)
 }
 
 // place is where a file was found: what to call it in messages, and the
@@ -88,8 +95,9 @@ func (p *parser) read(name string, base place, src *content.Source) ([]byte, pla
 	}
 	b, found, err := s.ReadFile(name)
 	if err != nil {
-		if errors.Is(err, content.ErrNotFound) && len(tried) > 0 {
-			return nil, place{}, fmt.Errorf("%s (also looked in %s)", strings.TrimSuffix(err.Error(), ": "+content.ErrNotFound.Error()), strings.Join(tried, ", "))
+		if errors.Is(err, content.ErrNotFound) && len(tried) > 0 && !strings.Contains(err.Error(), tried[0]) {
+			// Still an ErrNotFound: callers try other names (main.yml) on it.
+			return nil, place{}, fmt.Errorf("%s (also looked in %s): %w", strings.TrimSuffix(err.Error(), ": "+content.ErrNotFound.Error()), strings.Join(tried, ", "), content.ErrNotFound)
 		}
 		return nil, place{}, err
 	}
@@ -499,6 +507,9 @@ func (p *parser) roleRefs(pc *pbctx, n *yaml.Node) ([]*RoleRef, error) {
 					}
 				case "when":
 					ref.When, err = conditions(file, q.V, "when")
+					if err == nil {
+						err = p.checkTemplates(file, q.V, true)
+					}
 				case "tags":
 					ref.Tags, err = stringList(file, q.V, "tags")
 				case "become":
@@ -576,7 +587,12 @@ func LoadRole(name string, opt Options) (*Role, error) {
 		return nil, fmt.Errorf("invalid role name %q: a role name is letters, digits, _ . and - (the directory under roles/)", name)
 	}
 	p := newParser(opt)
-	return p.loadRole(name, place{}, p.src)
+	r, err := p.loadRole(name, place{}, p.src)
+	var nf *roleNotFound
+	if errors.As(err, &nf) {
+		return nil, fmt.Errorf("%w\n  hint: check the name; a role is roles/NAME/tasks/main.yaml in the working directory, or built into pgplay (`pgplay init DIR` writes those out)", err)
+	}
+	return r, err
 }
 
 // RoleRefFor makes a role reference for `pgplay role NAME`: the role loaded

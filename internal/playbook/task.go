@@ -153,6 +153,77 @@ var notOnBlock = map[string]string{
 }
 
 func (p *parser) task(tc *taskCtx, n *yaml.Node) (*Task, error) {
+	t, err := p.parseTask(tc, n)
+	if err != nil || p.opt.CheckTemplate == nil {
+		return t, err
+	}
+	// The task is well formed: check the templates it will render.
+	ps, err := pairs(tc.file, deref(n))
+	if err != nil {
+		return nil, err
+	}
+	for _, q := range ps {
+		var err error
+		switch {
+		case q.Key == "when" || q.Key == "changed_when" || q.Key == "failed_when" || q.Key == "until":
+			err = p.checkTemplates(tc.file, q.V, true)
+		case q.Key == "loop" || q.Key == "with_items" || q.Key == "delegate_to" || q.Key == "args":
+			err = p.checkTemplates(tc.file, q.V, false)
+		case !t.IsBlock() && moduleName(q.Key) == t.Module:
+			err = p.checkTemplates(tc.file, q.V, false)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+// checkTemplates runs Options.CheckTemplate on the strings under n that
+// hold a template (every string, for conditions).
+func (p *parser) checkTemplates(file string, n *yaml.Node, cond bool) error {
+	if p.opt.CheckTemplate == nil {
+		return nil
+	}
+	seen := map[*yaml.Node]bool{}
+	var walk func(n *yaml.Node) error
+	walk = func(n *yaml.Node) error {
+		at := n
+		n = deref(n)
+		if n == nil || seen[n] {
+			return nil
+		}
+		seen[n] = true
+		switch n.Kind {
+		case yaml.SequenceNode:
+			for _, c := range n.Content {
+				if err := walk(c); err != nil {
+					return err
+				}
+			}
+		case yaml.MappingNode:
+			for i := 1; i < len(n.Content); i += 2 {
+				if err := walk(n.Content[i]); err != nil {
+					return err
+				}
+			}
+		case yaml.ScalarNode:
+			if n.ShortTag() != "!!str" && !cond {
+				return nil
+			}
+			if !cond && !strings.Contains(n.Value, "{{") && !strings.Contains(n.Value, "{%") {
+				return nil
+			}
+			if problem, hint := p.opt.CheckTemplate(n.Value, cond); problem != "" {
+				return errAt(file, at, hint, "%s", problem)
+			}
+		}
+		return nil
+	}
+	return walk(n)
+}
+
+func (p *parser) parseTask(tc *taskCtx, n *yaml.Node) (*Task, error) {
 	file := tc.file
 	n = deref(n)
 	if n.Kind != yaml.MappingNode {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -38,6 +39,9 @@ var yamlErrLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 // *Error values at the line the YAML parser reports; a second document in
 // the same file is an error.
 func ParseYAML(file string, data []byte) (*yaml.Node, error) {
+	if err := checkText(file, data); err != nil {
+		return nil, err
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
@@ -63,6 +67,40 @@ func ParseYAML(file string, data []byte) (*yaml.Node, error) {
 		return nil, nil
 	}
 	return top, nil
+}
+
+// MaxFileSize is the largest YAML file (playbook, task file, vars file,
+// inventory) pgplay reads: they are small text files, and a bigger one is
+// almost certainly the wrong file.
+const MaxFileSize = 8 << 20
+
+// checkText refuses data that is too big or is not UTF-8 text (a binary
+// file, or another encoding), before the YAML parser sees it.
+func checkText(file string, data []byte) error {
+	if len(data) > MaxFileSize {
+		return &Error{Pos: Pos{File: file, Line: 1, Col: 1},
+			Msg:  fmt.Sprintf("file is too large (%.1f MiB; pgplay reads YAML files of at most %d MiB)", float64(len(data))/(1<<20), MaxFileSize>>20),
+			Hint: "check the path: playbooks, inventories and vars files are small text files"}
+	}
+	bad := bytes.IndexByte(data, 0)
+	if bad < 0 && !utf8.Valid(data) {
+		for i := 0; i < len(data); {
+			r, n := utf8.DecodeRune(data[i:])
+			if r == utf8.RuneError && n <= 1 {
+				bad = i
+				break
+			}
+			i += n
+		}
+	}
+	if bad < 0 {
+		return nil
+	}
+	line := bytes.Count(data[:bad], []byte("\n")) + 1
+	col := bad - (bytes.LastIndexByte(data[:bad], '\n') + 1) + 1
+	return &Error{Pos: Pos{File: file, Line: line, Col: col},
+		Msg:  fmt.Sprintf("not a text file: binary data (byte 0x%02x) where YAML text was expected", data[bad]),
+		Hint: "check the path names a YAML file; save YAML files as UTF-8 text"}
 }
 
 // yamlSyntaxError turns a yaml.v3 error into an *Error. yaml.v3 gives only
@@ -147,6 +185,11 @@ func pairs(file string, n *yaml.Node) ([]pair, error) {
 			continue
 		}
 		rk := deref(k)
+		if rk.Kind == yaml.MappingNode && rk.Style&yaml.FlowStyle != 0 && n.Style&yaml.FlowStyle != 0 && k.Line == n.Line && k.Column == n.Column+1 {
+			// {{ .x }} unquoted: a flow mapping whose key is a flow mapping.
+			return nil, errAt(file, n, "a value starting with {{ must be quoted: \"{{ ... }}\"",
+				"unquoted template: YAML reads {{ ... }} as a mapping")
+		}
 		if rk.Kind != yaml.ScalarNode {
 			return nil, errAt(file, k, "keys must be plain names; quote the key if it must hold brackets or braces",
 				"a mapping key must be a string, not a %s", kindName(rk))

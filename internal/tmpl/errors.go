@@ -34,7 +34,7 @@ type Error struct {
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString(e.Name)
-	if e.Key != "" {
+	if e.Key != "" && e.Key != "_raw" { // _raw: the free-form `command: ...` text
 		fmt.Fprintf(&b, " (argument %q)", e.Key)
 	}
 	if e.Line > 0 && e.multiline {
@@ -294,6 +294,7 @@ func dotIdents(s string) string {
 			if j < len(s) {
 				j++
 			}
+			j = min(j, len(s)) // an escape at the end of an unclosed string
 			b.WriteString(s[i:j])
 			i = j
 		case c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':

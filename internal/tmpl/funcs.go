@@ -3,6 +3,7 @@ package tmpl
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"regexp"
 	"strings"
 	"text/template"
@@ -18,14 +19,16 @@ import (
 //	toYaml      YAML text of a value (no trailing newline)
 //	fromYaml    the value a YAML text holds
 //	lines       a text split into lines (no trailing empty line)
+//	cidrContains  whether a network holds an address: cidrContains "10.0.0.0/24" .vip
 func Funcs() template.FuncMap {
 	return template.FuncMap{
-		"sqlIdent":   SQLIdent,
-		"sqlLiteral": SQLLiteral,
-		"shellQuote": ShellQuote,
-		"toYaml":     toYAML,
-		"fromYaml":   fromYAML,
-		"lines":      lines,
+		"sqlIdent":     SQLIdent,
+		"sqlLiteral":   SQLLiteral,
+		"shellQuote":   ShellQuote,
+		"toYaml":       toYAML,
+		"fromYaml":     fromYAML,
+		"lines":        lines,
+		"cidrContains": CIDRContains,
 	}
 }
 
@@ -120,4 +123,22 @@ func lines(v any) []string {
 		out[i] = strings.TrimSuffix(l, "\r")
 	}
 	return out
+}
+
+// CIDRContains reports whether the network cidr ("198.51.100.0/24", host
+// bits allowed: "198.51.100.7/24" means the same network) holds the address
+// addr. IPv4 and IPv6 both work; an IPv4 address is never inside an IPv6
+// network and the reverse. A malformed network or address is an error, so a
+// typo in the inventory is reported rather than read as "outside".
+func CIDRContains(cidr, addr any) (bool, error) {
+	c, a := strings.TrimSpace(text(cidr)), strings.TrimSpace(text(addr))
+	p, err := netip.ParsePrefix(c)
+	if err != nil {
+		return false, fmt.Errorf("cidrContains: %q is not a network in CIDR form like 198.51.100.0/24", c)
+	}
+	ip, err := netip.ParseAddr(a)
+	if err != nil {
+		return false, fmt.Errorf("cidrContains: %q is not an IP address", a)
+	}
+	return p.Masked().Contains(ip.Unmap()), nil
 }

@@ -1,9 +1,9 @@
 // Package tmpl renders pgplay's templates and evaluates `when:` conditions.
 //
 // Templates are Go text/template with sprig's functions and a few of
-// pgplay's own (sqlIdent, sqlLiteral, shellQuote, toYaml, fromYaml, lines),
-// executed with missingkey=error so that a misspelt variable is an error,
-// not an empty string. Errors name the template, the line, the offending
+// pgplay's own (sqlIdent, sqlLiteral, shellQuote, toYaml, fromYaml, lines,
+// cidrContains), executed with missingkey=error so that a misspelt variable
+// is an error, not an empty string. Errors name the template, the line, the offending
 // text, and carry a hint written for someone who knows Ansible's Jinja.
 package tmpl
 

@@ -339,3 +339,37 @@ func TestYamlAndLines(t *testing.T) {
 		t.Errorf("sprig funcs: %q, %v", got, err)
 	}
 }
+
+func TestCIDRContains(t *testing.T) {
+	e := New()
+	vars := map[string]any{"net": "198.51.100.0/24", "vip": "198.51.100.100"}
+	cases := map[string]string{
+		"{{ cidrContains .net .vip }}":                               "true",
+		`{{ cidrContains .net "198.51.101.100" }}`:                   "false",
+		`{{ cidrContains "198.51.100.7/24" "198.51.100.255" }}`:      "true",
+		`{{ cidrContains "10.0.0.0/8" "10.255.1.2" }}`:               "true",
+		`{{ cidrContains "10.0.0.0/8" "11.0.0.1" }}`:                 "false",
+		`{{ cidrContains "2001:db8::/32" "2001:db8::1" }}`:           "true",
+		`{{ cidrContains "2001:db8::/32" "198.51.100.1" }}`:          "false",
+		`{{ cidrContains "198.51.100.0/24" "::ffff:198.51.100.9" }}`: "true",
+	}
+	for in, want := range cases {
+		got, err := e.Render("t", in, vars)
+		if err != nil || got != want {
+			t.Errorf("Render(%s) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	ok, err := e.Eval("t", "not (cidrContains .net .vip)", vars)
+	if err != nil || ok {
+		t.Errorf("as a when: condition: %v, %v; want false", ok, err)
+	}
+	for in, want := range map[string]string{
+		`{{ cidrContains "198.51.100.0" .vip }}`:    `"198.51.100.0" is not a network in CIDR form`,
+		`{{ cidrContains .net "198.51.100.x" }}`:    `"198.51.100.x" is not an IP address`,
+		`{{ cidrContains "198.51.100.0/33" .vip }}`: `is not a network`,
+	} {
+		if _, err := e.Render("t", in, vars); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Render(%s) error = %v; want it to say %s", in, err, want)
+		}
+	}
+}

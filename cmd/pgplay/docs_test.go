@@ -1,0 +1,46 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/pgplay/pgplay/modules"
+)
+
+// TestModulesDocIsCurrent fails when docs/modules.md no longer matches the
+// modules' metadata; `make docs` regenerates it.
+func TestModulesDocIsCurrent(t *testing.T) {
+	var b bytes.Buffer
+	if err := writeModulesMarkdown(&b); err != nil {
+		t.Fatal(err)
+	}
+	have, err := os.ReadFile("../../docs/modules.md")
+	if err != nil {
+		t.Fatalf("docs/modules.md: %v (run `make docs`)", err)
+	}
+	if !bytes.Equal(have, b.Bytes()) {
+		t.Errorf("docs/modules.md is stale: run `make docs`")
+	}
+}
+
+func TestDocCommand(t *testing.T) {
+	code, out, _ := cli(t, "doc")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, n := range modules.Names() {
+		if !strings.Contains(out, n) {
+			t.Errorf("doc list lacks %s", n)
+		}
+	}
+	code, out, _ = cli(t, "doc", "copy")
+	if code != 0 || !strings.Contains(out, "dest") || !strings.Contains(out, "Example:") || !strings.Contains(out, "REQUIRED") {
+		t.Errorf("doc copy: exit %d\n%s", code, out)
+	}
+	code, _, errs := cli(t, "doc", "copyy")
+	if code != 5 || !strings.Contains(errs, "no module") {
+		t.Errorf("doc of an unknown module: exit %d %s", code, errs)
+	}
+}
