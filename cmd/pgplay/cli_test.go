@@ -366,13 +366,17 @@ func TestBadInputsTouchNothing(t *testing.T) {
 		{"unknown group", "- hosts: nosuch\n  tasks:\n" + first, nil, 4, []string{"play.yaml:1", "nosuch"}},
 		{"unknown host in limit", "- hosts: all\n  tasks:\n" + first, []string{"--limit", "ghost"}, 5, []string{"ghost"}},
 		{"bad extra vars", "- hosts: all\n  tasks:\n" + first, []string{"-e", "novalue"}, 5, []string{"key=value"}},
-		{"undefined variable", "- hosts: all\n  tasks:\n    - command: touch {{ .nosuchvar }}\n" + first, nil, 2, []string{"play.yaml:3", "nosuchvar"}},
-		{"missing template", "- hosts: all\n  tasks:\n    - template: {src: nope.tmpl, dest: /tmp/x}\n" + first, nil, 2, []string{"nope.tmpl"}},
+		{"undefined variable", "- hosts: all\n  tasks:\n    - command: touch {{ .nosuchvar }}\n" + first, nil, 4, []string{"play.yaml:3", "nosuchvar", "hint:"}},
+		{"undefined nested key at run time", "- hosts: all\n  vars:\n    m: {a: 1}\n  tasks:\n    - command: touch {{ .m.nosuchkey }}\n" + first, nil, 2, []string{"play.yaml:5", "nosuchkey"}},
+		{"missing template", "- hosts: all\n  tasks:\n    - template: {src: nope.tmpl, dest: /tmp/x}\n" + first, nil, 4, []string{"play.yaml:3", "nope.tmpl", "hint:"}},
+		{"template file with a typo", "- hosts: all\n  tasks:\n    - template: {src: bad.tmpl, dest: /tmp/x}\n" + first, nil, 4, []string{"play.yaml:3", "bad.tmpl", "greting"}},
+		{"template file with bad syntax", "- hosts: all\n  tasks:\n    - template: {src: syntax.tmpl, dest: /tmp/x}\n" + first, nil, 4, []string{"play.yaml:3", "syntax.tmpl"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			p := filepath.Join(l.dir, "play.yaml")
-			writeFiles(t, l.dir, map[string]string{"play.yaml": c.play})
+			writeFiles(t, l.dir, map[string]string{"play.yaml": c.play,
+				"templates/bad.tmpl": "hello {{ .greting }}\n", "templates/syntax.tmpl": "hello {{ .x \n"})
 			args := append([]string{"run", p, "-i", l.inv}, c.args...)
 			code, out, errs := cli(t, args...)
 			all := out + errs

@@ -134,16 +134,19 @@ func (r *Runner) Prepare(pb *playbook.Playbook) error {
 	}
 	for _, p := range pb.Plays {
 		if _, err := inv.Select(p.Hosts); err != nil {
-			return &playbook.Error{Pos: p.Pos, Msg: fmt.Sprintf("play %q: hosts: %v", p.Name, err), Hint: "use a host or group defined in the inventory, or `all`"}
+			return &playbook.Error{Pos: p.Pos, Msg: fmt.Sprintf("play %q: hosts: %v", playName(p), err), Hint: "use a host or group defined in the inventory, or `all`"}
 		}
 		for _, b := range p.Serial {
 			if _, err := batchSize(b, 1); err != nil {
-				return &playbook.Error{Pos: p.Pos, Msg: fmt.Sprintf("play %q: serial: %v", p.Name, err), Hint: "serial takes a count like 2 or a percentage like \"30%\""}
+				return &playbook.Error{Pos: p.Pos, Msg: fmt.Sprintf("play %q: serial: %v", playName(p), err), Hint: "serial takes a count like 2 or a percentage like \"30%\""}
 			}
 		}
 		if err := r.checkTasks(p); err != nil {
 			return err
 		}
+	}
+	if err := r.checkTemplates(pb); err != nil {
+		return err
 	}
 	r.collectSecrets(pb)
 	return nil
@@ -283,3 +286,10 @@ func batches(hosts []*hostState, serial []string) [][]*hostState {
 
 // isUnreachable says whether err means the host cannot be reached.
 func isUnreachable(err error) bool { return errors.Is(err, transport.ErrUnreachable) }
+
+func playName(p *playbook.Play) string {
+	if p.Name != "" {
+		return p.Name
+	}
+	return p.Hosts
+}
