@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -48,14 +49,20 @@ func upLab(t *testing.T, mod func(*lab.Options)) (*lab.Lab, lab.Options, *lab.St
 	if mod != nil {
 		mod(&opts)
 	}
-	t.Cleanup(func() {
-		if err := l.Down(context.Background(), opts.StateDir); err != nil {
-			t.Errorf("lab down: %v", err)
-		}
-	})
+	waitNoLab(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute) // a first rootfs build takes ~2 min
 	defer cancel()
 	st, err := l.Up(ctx, opts)
+	// Registered only once this test's lab is up: Down finds labs by name,
+	// so a cleanup after a refused Up would remove somebody else's lab. A
+	// failed Up removes what it created itself.
+	if err == nil || st != nil {
+		t.Cleanup(func() {
+			if err := l.Down(context.Background(), opts.StateDir); err != nil {
+				t.Errorf("lab down: %v", err)
+			}
+		})
+	}
 	if err != nil {
 		t.Fatalf("lab up: %v", err)
 	}
@@ -157,4 +164,22 @@ func pidRunning(pid int) bool {
 	s := string(data)
 	i := strings.LastIndexByte(s, ')')
 	return i < 0 || i+2 >= len(s) || (s[i+2] != 'Z' && s[i+2] != 'X')
+}
+
+// waitNoLab waits (bounded) until no other lab runs on this machine: labs
+// share names, so two cannot run at once.
+func waitNoLab(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Minute)
+	for {
+		out, _ := exec.Command("ip", "netns", "list").Output()
+		if !strings.Contains(string(out), "pglab-") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("another lab is still up after 20 minutes (ip netns list: %s); run `pgplay lab down`", out)
+		}
+		t.Logf("another lab is up; waiting for it to go")
+		time.Sleep(10 * time.Second)
+	}
 }

@@ -254,3 +254,41 @@ func TestRoleCommandRunsOneRole(t *testing.T) {
 		t.Errorf("unknown role: exit %d, %s", code, errs)
 	}
 }
+
+func TestVariableChainsAndChangedFailedWhen(t *testing.T) {
+	dir := t.TempDir()
+	inv := localHosts(t, dir, "a")
+	writeFiles(t, dir, map[string]string{"play.yaml": `
+- hosts: all
+  vars:
+    c: 1
+    b: "x-{{ .c }}"
+    a: "{{ .b }}"
+    l: ["{{ .a }}", "{{ .b }}"]
+    z: "{{ .y }}"
+    y: "{{ .a }}-y"
+  tasks:
+    - copy:
+        content: "{{ .a }} {{ .l }} {{ .z }}"
+        dest: "{{ .root }}/chain"
+    - command: "false"
+      failed_when: false
+      changed_when: false
+      register: r
+    - assert:
+        that: ["not .r.changed", "not .r.failed", "eq .r.rc 1"]
+`})
+	for i := 0; i < 5; i++ { // map order varies from run to run
+		code, out, errs := cli(t, "run", filepath.Join(dir, "play.yaml"), "-i", inv)
+		if code != 0 {
+			t.Fatalf("exit %d\n%s%s", code, out, errs)
+		}
+		if rc := recap(t, out); i > 0 && rc["a"][1] != 0 {
+			t.Fatalf("run %d: changed=%d: the chain rendered differently\n%s", i, rc["a"][1], out)
+		}
+		b, _ := os.ReadFile(filepath.Join(dir, "hosts/a/chain"))
+		if string(b) != "x-1 [x-1 x-1] x-1-y" {
+			t.Fatalf("run %d: chained variables rendered as %q", i, b)
+		}
+	}
+}

@@ -1,8 +1,11 @@
 package lab
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -41,7 +44,9 @@ func (f StateFiles) All() []string {
 const inventoryHeader = "# Written by `pgplay lab up`; `pgplay lab down` removes it.\n"
 
 // renderInventory returns the lab inventory in Ansible's YAML shape.
-func renderInventory(p Plan, f StateFiles) (string, error) {
+// secrets are the cluster passwords the lab's inventory carries (random per
+// lab; the inventory file is 0600).
+func renderInventory(p Plan, f StateFiles, secrets map[string]string) (string, error) {
 	hostVars := func(h HostPlan) *yaml.Node {
 		m := mapping(
 			"ssh_host", str(h.Addr.String()),
@@ -82,12 +87,21 @@ func renderInventory(p Plan, f StateFiles) (string, error) {
 		}
 		children.Content = append(children.Content, str(g), mapping("hosts", hosts))
 	}
+	vars := mapping(
+		"vip", str(p.VIP.String()),
+		"vip_interface", str("eth0"),
+		"lab_network", str(p.Subnet.String()),
+	)
+	keys := make([]string, 0, len(secrets))
+	for k := range secrets {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		vars.Content = append(vars.Content, str(k), str(secrets[k]))
+	}
 	root := mapping("all", mapping(
-		"vars", mapping(
-			"vip", str(p.VIP.String()),
-			"vip_interface", str("eth0"),
-			"lab_network", str(p.Subnet.String()),
-		),
+		"vars", vars,
 		"children", children,
 	))
 	var b strings.Builder
@@ -167,4 +181,17 @@ func renderEtcHosts(p Plan, self string) string {
 		fmt.Fprintf(&b, "%s\t%s\n", h.Addr, h.Name)
 	}
 	return b.String()
+}
+
+// newSecrets makes the random passwords of a new lab.
+func newSecrets() (map[string]string, error) {
+	out := map[string]string{}
+	for _, k := range []string{"repmgr_password", "barman_password", "barman_streaming_password"} {
+		b := make([]byte, 18)
+		if _, err := rand.Read(b); err != nil {
+			return nil, fmt.Errorf("generating lab passwords: %w", err)
+		}
+		out[k] = base64.RawURLEncoding.EncodeToString(b)
+	}
+	return out, nil
 }

@@ -27,7 +27,7 @@ func defaultPlan(t *testing.T) Plan {
 func TestRenderInventoryLoads(t *testing.T) {
 	p := defaultPlan(t)
 	sf := stateFiles("/srv/my lab")
-	text, err := renderInventory(p, sf)
+	text, err := renderInventory(p, sf, map[string]string{"repmgr_password": "pw1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,6 +66,7 @@ func TestRenderInventoryLoads(t *testing.T) {
 			"vip":             "198.51.100.100",
 			"vip_interface":   "eth0",
 			"lab_network":     "198.51.100.0/24",
+			"repmgr_password": "pw1",
 		} {
 			if fmt.Sprint(v[k]) != want {
 				t.Errorf("%s: %s = %v, want %v", h.Name, k, v[k], want)
@@ -99,7 +100,7 @@ func TestRenderInventoryWithoutBarman(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	text, err := renderInventory(p, stateFiles("/lab"))
+	text, err := renderInventory(p, stateFiles("/lab"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,6 +190,19 @@ func TestRenderEtcHosts(t *testing.T) {
 	for _, want := range []string{"127.0.0.1\tlocalhost", "198.51.100.11\tnode1", "198.51.100.20\tbackup1"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("/etc/hosts lacks %q:\n%s", want, text)
+		}
+	}
+}
+
+func TestNewSecretsAreRandom(t *testing.T) {
+	a, err := newSecrets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := newSecrets()
+	for _, k := range []string{"repmgr_password", "barman_password", "barman_streaming_password"} {
+		if len(a[k]) < 20 || a[k] == b[k] {
+			t.Errorf("%s: %q then %q: want long random values", k, a[k], b[k])
 		}
 	}
 }

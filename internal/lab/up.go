@@ -245,11 +245,15 @@ func (l *Lab) create(ctx context.Context, opts Options, plan Plan, cgm cgroupMou
 		return rec, err
 	}
 
-	inv, err := renderInventory(plan, sf)
+	secrets, err := newSecrets()
 	if err != nil {
 		return rec, err
 	}
-	if err := writeStateFiles(sf, []stateFile{{sf.Inventory, inv, 0o644}}); err != nil {
+	inv, err := renderInventory(plan, sf, secrets)
+	if err != nil {
+		return rec, err
+	}
+	if err := writeStateFiles(sf, []stateFile{{sf.Inventory, inv, 0o600}}); err != nil {
 		return rec, err
 	}
 	rec.Files = append(rec.Files, sf.Inventory)

@@ -367,18 +367,9 @@ func (pr *playRun) execute(ctx context.Context, tc *taskCtx, h *hostState, vars 
 		}
 	}
 	if t.ChangedWhen != nil || t.FailedWhen != nil {
+		// As Ansible: failed_when decides failure, changed_when decides
+		// change, each from the module's own result.
 		cv := withResult(vars, t.Register, res)
-		if t.ChangedWhen != nil && !res.Failed {
-			ok := true
-			for _, c := range t.ChangedWhen {
-				v, err := r.eng.Eval(where+" changed_when", c, cv)
-				if err != nil {
-					return failResult(err), false
-				}
-				ok = ok && v
-			}
-			res.Changed = ok
-		}
 		if t.FailedWhen != nil {
 			ok := true
 			for _, c := range t.FailedWhen {
@@ -392,6 +383,17 @@ func (pr *playRun) execute(ctx context.Context, tc *taskCtx, h *hostState, vars 
 			if ok && res.Msg == "" {
 				res.Msg = "failed_when condition held"
 			}
+		}
+		if t.ChangedWhen != nil {
+			ok := true
+			for _, c := range t.ChangedWhen {
+				v, err := r.eng.Eval(where+" changed_when", c, cv)
+				if err != nil {
+					return failResult(err), false
+				}
+				ok = ok && v
+			}
+			res.Changed = ok
 		}
 	}
 	return res, false

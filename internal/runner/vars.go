@@ -79,27 +79,66 @@ func (pr *playRun) vars(h *hostState, tc *taskCtx) map[string]any {
 // that variables may refer to other variables. A value that cannot be
 // rendered yet (it refers to something undefined) is left as written.
 func (r *Runner) resolve(v map[string]any) {
-	for pass := 0; pass < 5; pass++ {
-		progress, pending := false, 0
+	for pass := 0; pass < 8; pass++ {
+		progress, left := false, 0
 		for k, x := range v {
 			if k == "hostvars" || k == "groups" || !hasTemplate(x) {
 				continue
 			}
 			out, err := r.eng.RenderValue("variable "+k, x, v)
 			if err != nil {
-				pending++
+				left++
 				continue
 			}
-			v[k] = out
-			progress = true
+			if hasTemplate(out) {
+				// It rendered to another template (a chain a -> b -> c):
+				// go round again.
+				left++
+			}
 			if r.isSecretName(k) {
 				r.addSecretValue(out)
 			}
+			if !equalValue(out, x) {
+				v[k] = out
+				progress = true
+			}
 		}
-		if pending == 0 || !progress {
+		if left == 0 || !progress {
 			return
 		}
 	}
+}
+
+// equalValue compares two rendered values (strings, lists, maps).
+func equalValue(a, b any) bool {
+	switch x := a.(type) {
+	case string:
+		y, ok := b.(string)
+		return ok && x == y
+	case []any:
+		y, ok := b.([]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for i := range x {
+			if !equalValue(x[i], y[i]) {
+				return false
+			}
+		}
+		return true
+	case map[string]any:
+		y, ok := b.(map[string]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for k, e := range x {
+			if !equalValue(e, y[k]) {
+				return false
+			}
+		}
+		return true
+	}
+	return fmt.Sprint(a) == fmt.Sprint(b)
 }
 
 func hasTemplate(x any) bool {
