@@ -248,7 +248,10 @@ func parseNode(n *Node, out string) {
 	if n.Keepalived == "" {
 		n.Keepalived = "unknown"
 	}
-	n.VRRPState = strings.TrimSpace(sections["vrrp"])
+	// pgplay-notify writes "STATE SINCE_EPOCH".
+	if f := strings.Fields(sections["vrrp"]); len(f) > 0 {
+		n.VRRPState = f[0]
+	}
 	pg := strings.TrimSpace(sections["pg"])
 	if _, failed := sections["pgfail"]; failed || pg == "" {
 		n.Role = "stopped"

@@ -8,7 +8,7 @@ import (
 
 func TestParseNodeAndJudge(t *testing.T) {
 	primary := &Node{Name: "node1", Addr: "198.51.100.11", Reachable: true}
-	parseNode(primary, "@vip\nyes\n@keepalived\nactive\n@vrrp\nMASTER\n@pg\n"+
+	parseNode(primary, "@vip\nyes\n@keepalived\nactive\n@vrrp\nMASTER 1764065000\n@pg\n"+
 		`{"in_recovery" : false, "timeline" : 2, "upstream" : null, "receiver" : null, "lag_bytes" : null, "lag_seconds" : null, "sync_names" : "FIRST 1 (node2, node3)", "replicas" : [{"name" : "node2", "addr" : "198.51.100.12", "state" : "streaming", "sync_state" : "sync", "lag_bytes" : 0, "replay_lag" : null}, {"name" : "node3", "addr" : "198.51.100.13", "state" : "streaming", "sync_state" : "potential", "lag_bytes" : 128, "replay_lag" : 0.5}]}`+"\n")
 	standby := &Node{Name: "node2", Addr: "198.51.100.12", Reachable: true}
 	parseNode(standby, "@vip\nno\n@keepalived\nactive\n@vrrp\nBACKUP\n@pg\n"+
