@@ -129,7 +129,7 @@ func (m *PGUser) Run(ctx context.Context, t transport.Target, env *Env) (*Result
 			}
 			return r, nil
 		}
-		res.Changed = true
+		res.Changed, res.Msg = true, "role dropped"
 		return res, nil
 	}
 
