@@ -366,6 +366,7 @@ func TestBadInputsTouchNothing(t *testing.T) {
 		{"unknown group", "- hosts: nosuch\n  tasks:\n" + first, nil, 4, []string{"play.yaml:1", "nosuch"}},
 		{"unknown host in limit", "- hosts: all\n  tasks:\n" + first, []string{"--limit", "ghost"}, 5, []string{"ghost"}},
 		{"bad extra vars", "- hosts: all\n  tasks:\n" + first, []string{"-e", "novalue"}, 5, []string{"key=value"}},
+		{"tag both run and skipped", "- hosts: all\n  tasks:\n" + first, []string{"-t", "cfg", "--skip-tags", "cfg"}, 5, []string{"cfg", "--skip-tags", "hint:"}},
 		{"undefined variable", "- hosts: all\n  tasks:\n    - command: touch {{ .nosuchvar }}\n" + first, nil, 4, []string{"play.yaml:3", "nosuchvar", "hint:"}},
 		{"undefined nested key at run time", "- hosts: all\n  vars:\n    m: {a: 1}\n  tasks:\n    - command: touch {{ .m.nosuchkey }}\n" + first, nil, 2, []string{"play.yaml:5", "nosuchkey"}},
 		{"missing template", "- hosts: all\n  tasks:\n    - template: {src: nope.tmpl, dest: /tmp/x}\n" + first, nil, 4, []string{"play.yaml:3", "nope.tmpl", "hint:"}},

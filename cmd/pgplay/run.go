@@ -165,6 +165,13 @@ func execute(cmd *cobra.Command, f *runFlags, pb *playbook.Playbook, src *conten
 	if f.forks < 1 {
 		return withCode(exitOptions, fmt.Errorf("--forks %d: want 1 or more\n  hint: -f sets how many hosts are worked on at once (default 20)", f.forks))
 	}
+	for _, t := range f.tags {
+		for _, s := range f.skipTags {
+			if t == s {
+				return withCode(exitOptions, fmt.Errorf("tag %q is both in --tags and --skip-tags\n  hint: a task cannot be both run and skipped; drop it from one of them", t))
+			}
+		}
+	}
 	inv, err := inventory.Load(f.inventory)
 	if err != nil {
 		if pe := (*playbook.Error)(nil); !errors.As(err, &pe) {
