@@ -6,7 +6,7 @@ STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LAB_STATE ?= lab
 
-.PHONY: all build test unit e2e lint fmt demo demo-down docs check-docs clean
+.PHONY: all build test unit e2e lint fmt demo demo-down docs check-docs clean bench
 
 all: build
 
@@ -48,9 +48,20 @@ demo: build
 	./$(BIN) lab up --state-dir $(LAB_STATE)
 	./$(BIN) run playbooks/site.yaml -i $(LAB_STATE)/inventory.yaml
 	./$(BIN) lab status --state-dir $(LAB_STATE)
+	./$(BIN) status -i $(LAB_STATE)/inventory.yaml
 
 demo-down: build
 	./$(BIN) lab down --state-dir $(LAB_STATE)
+
+# Workload A with pgplay, ansible-playbook (defaults and tuned) and a minimal
+# Go client on loopback sshd targets, first and second runs, N = 1, 10, 50
+# (docs/performance.md). Needs root, openssh-server and ansible; the full
+# matrix takes about an hour, mostly Ansible's. Narrow it with e.g.
+#   make bench BENCH_ARGS="-n 1,10 -tools pgplay,ansible-tuned,gomin"
+BENCH_ARGS ?=
+bench: build
+	$(GO) build -o bin/benchdriver ./bench/cmd/benchdriver
+	./bin/benchdriver run -pgplay $(BIN) $(BENCH_ARGS)
 
 docs: build
 	./$(BIN) doc --markdown > docs/modules.md

@@ -57,11 +57,11 @@ func (c *Copy) Run(ctx context.Context, t transport.Target, env *Env) (*Result, 
 			return nil, fmt.Errorf("copy: src %q: %w", c.Src, err)
 		}
 	}
-	dest, st, err := destPath(ctx, t, c.Dest, c.Src)
+	dest, st, old, err := destPath(ctx, t, c.Dest, c.Src)
 	if err != nil {
 		return nil, err
 	}
-	o, err := putFile(ctx, t, fileWrite{Path: dest, Data: data, Attrs: c.FileAttrs, Backup: c.Backup, Force: c.Force, Stat: st})
+	o, err := putFile(ctx, t, fileWrite{Path: dest, Data: data, Attrs: c.FileAttrs, Backup: c.Backup, Force: c.Force, Stat: st, Old: old})
 	if err != nil {
 		return nil, err
 	}
@@ -76,18 +76,20 @@ func (c *Copy) Run(ctx context.Context, t transport.Target, env *Env) (*Result, 
 
 // destPath resolves a dest that names a directory (ends in "/" or is an
 // existing directory) to the file src would be in it. It returns dest's
-// FileInfo when it has it (so putFile need not stat again).
-func destPath(ctx context.Context, t transport.Target, dest, src string) (string, *transport.FileInfo, error) {
+// FileInfo, and its content when it is a regular file putFile would read,
+// when it has them (so putFile need not ask again): one transport.StatRead,
+// two round trips over SFTP.
+func destPath(ctx context.Context, t transport.Target, dest, src string) (string, *transport.FileInfo, []byte, error) {
 	base := path.Base(src)
 	if strings.HasSuffix(dest, "/") && src != "" {
-		return path.Join(dest, base), nil, nil
+		return path.Join(dest, base), nil, nil, nil
 	}
-	st, err := t.Stat(ctx, dest)
+	st, old, err := transport.StatRead(ctx, t, dest, maxDiffRead)
 	if err != nil {
-		return "", nil, fmt.Errorf("stat %s: %w", dest, err)
+		return "", nil, nil, fmt.Errorf("stat %s: %w", dest, err)
 	}
 	if st.Exists && st.IsDir && src != "" {
-		return path.Join(dest, base), nil, nil
+		return path.Join(dest, base), nil, nil, nil
 	}
-	return dest, &st, nil
+	return dest, &st, old, nil
 }

@@ -92,6 +92,9 @@ type fileWrite struct {
 	Force bool
 	// Stat, when not nil, is Path's FileInfo already read by the caller.
 	Stat *transport.FileInfo
+	// Old, with Stat, is Path's content when the caller read it too (nil:
+	// not read).
+	Old []byte
 }
 
 // fileOutcome is what putFile did.
@@ -102,14 +105,16 @@ type fileOutcome struct {
 }
 
 // putFile makes w.Path hold w.Data with w.Attrs, changing only what
-// differs. An unchanged file costs two round trips (stat and read).
+// differs. An unchanged file costs two round trips over SFTP (the stat and
+// the open together, then the read: transport.StatRead).
 func putFile(ctx context.Context, t transport.Target, w fileWrite) (fileOutcome, error) {
 	var out fileOutcome
 	var st transport.FileInfo
+	var old []byte
 	var err error
 	if w.Stat != nil {
-		st = *w.Stat
-	} else if st, err = t.Stat(ctx, w.Path); err != nil {
+		st, old = *w.Stat, w.Old
+	} else if st, old, err = transport.StatRead(ctx, t, w.Path, maxDiffRead); err != nil {
 		return out, fmt.Errorf("stat %s: %w", w.Path, err)
 	}
 	if st.Exists && st.IsDir {
@@ -118,9 +123,8 @@ func putFile(ctx context.Context, t transport.Target, w fileWrite) (fileOutcome,
 	if st.Exists && !w.Force {
 		return out, nil
 	}
-	var old []byte
-	haveOld := false
-	if st.Exists && !st.IsLink && (st.Size == int64(len(w.Data)) || st.Size <= maxDiffRead || w.Backup) {
+	haveOld := old != nil
+	if !haveOld && st.Exists && !st.IsLink && (st.Size == int64(len(w.Data)) || st.Size <= maxDiffRead || w.Backup) {
 		if old, err = t.ReadFile(ctx, w.Path); err != nil {
 			return out, fmt.Errorf("read %s: %w", w.Path, err)
 		}

@@ -3,6 +3,7 @@ package modules
 import (
 	"context"
 	"fmt"
+	"math"
 	"path"
 	"regexp"
 	"strings"
@@ -82,7 +83,8 @@ func compileRE(arg, s string) (*regexp.Regexp, error) {
 
 // Run edits the file.
 func (m *LineInFile) Run(ctx context.Context, t transport.Target, env *Env) (*Result, error) {
-	st, err := t.Stat(ctx, m.Path)
+	// The stat and the read in one go: two round trips over SFTP.
+	st, old, err := transport.StatRead(ctx, t, m.Path, math.MaxInt64)
 	if err != nil {
 		return nil, fmt.Errorf("stat %s: %w", m.Path, err)
 	}
@@ -90,10 +92,11 @@ func (m *LineInFile) Run(ctx context.Context, t transport.Target, env *Env) (*Re
 	if st.IsDir {
 		return failed(res, "%s is a directory", m.Path), nil
 	}
-	var old []byte
 	if st.Exists {
-		if old, err = t.ReadFile(ctx, m.Path); err != nil {
-			return nil, fmt.Errorf("read %s: %w", m.Path, err)
+		if old == nil { // a link (or a special file): read what it gives
+			if old, err = t.ReadFile(ctx, m.Path); err != nil {
+				return nil, fmt.Errorf("read %s: %w", m.Path, err)
+			}
 		}
 	} else {
 		if m.State == "absent" {

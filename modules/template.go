@@ -40,12 +40,12 @@ func (m *Template) Run(ctx context.Context, t transport.Target, env *Env) (*Resu
 	if err != nil {
 		return nil, err
 	}
-	dest, st, err := destPath(ctx, t, m.Dest, m.Src)
+	dest, st, old, err := destPath(ctx, t, m.Dest, m.Src)
 	if err != nil {
 		return nil, err
 	}
 	data := []byte(out)
-	o, err := putFile(ctx, t, fileWrite{Path: dest, Data: data, Attrs: m.FileAttrs, Backup: m.Backup, Force: m.Force, Stat: st})
+	o, err := putFile(ctx, t, fileWrite{Path: dest, Data: data, Attrs: m.FileAttrs, Backup: m.Backup, Force: m.Force, Stat: st, Old: old})
 	if err != nil {
 		return nil, err
 	}

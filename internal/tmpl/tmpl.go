@@ -32,6 +32,9 @@ const nativeFunc = "pgplayNative__"
 // safe for concurrent use. The zero value is not usable: call New.
 type Engine struct {
 	funcs template.FuncMap
+	// base holds the functions once; most texts are parsed as templates
+	// sharing them (see newTemplate).
+	base *template.Template
 
 	mu    sync.RWMutex
 	cache map[string]*template.Template
@@ -48,6 +51,7 @@ func New() *Engine {
 	f := allFuncs()
 	f[nativeFunc] = e.capture
 	e.funcs = f
+	e.base = template.New("t").Option("missingkey=error").Funcs(f)
 	return e
 }
 
@@ -92,7 +96,7 @@ func (e *Engine) parse(key, text string) (*template.Template, error) {
 	if ok {
 		return t, nil
 	}
-	t, err := template.New("t").Option("missingkey=error").Funcs(e.funcs).Parse(text)
+	t, err := e.newTemplate(text)
 	if err != nil {
 		return nil, err
 	}

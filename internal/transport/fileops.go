@@ -56,6 +56,13 @@ func tempName(p string) string {
 
 func statPath(ctx context.Context, fsys fileSystem, ids *idResolver, p string) (FileInfo, error) {
 	st, err := fsys.lstat(p)
+	return describe(ctx, fsys, ids, p, st, err)
+}
+
+// describe turns the result of an lstat of p into a FileInfo: an absent
+// path is not an error; a link's target is read; owner and group names
+// are resolved.
+func describe(ctx context.Context, fsys fileSystem, ids *idResolver, p string, st rawStat, err error) (FileInfo, error) {
 	if isNotExist(err) {
 		return FileInfo{Path: p}, nil
 	}
@@ -78,14 +85,18 @@ func statPath(ctx context.Context, fsys fileSystem, ids *idResolver, p string) (
 			return FileInfo{}, err
 		}
 	}
+	ids.preload(fsys)
 	fi.Owner = ids.userName(ctx, st.uid)
 	fi.Group = ids.groupName(ctx, st.gid)
 	return fi, nil
 }
 
 // wantOwner resolves a's Owner and Group; -1 means "not asked".
-func wantOwner(ctx context.Context, ids *idResolver, a Attrs) (uid, gid int, err error) {
+func wantOwner(ctx context.Context, fsys fileSystem, ids *idResolver, a Attrs) (uid, gid int, err error) {
 	uid, gid = -1, -1
+	if a.Owner != "" || a.Group != "" {
+		ids.preload(fsys)
+	}
 	if a.Owner != "" {
 		if uid, err = ids.uid(ctx, a.Owner); err != nil {
 			return 0, 0, err
@@ -119,7 +130,7 @@ func writeFile(ctx context.Context, fsys fileSystem, ids *idResolver, p string, 
 			perm = old.perm
 		}
 	}
-	uid, gid, err := wantOwner(ctx, ids, a)
+	uid, gid, err := wantOwner(ctx, fsys, ids, a)
 	if err != nil {
 		return err
 	}
@@ -200,7 +211,7 @@ func setAttrs(ctx context.Context, fsys fileSystem, ids *idResolver, p string, a
 	if err != nil {
 		return err
 	}
-	uid, gid, err := wantOwner(ctx, ids, a)
+	uid, gid, err := wantOwner(ctx, fsys, ids, a)
 	if err != nil {
 		return err
 	}
@@ -246,7 +257,7 @@ func mkdirAll(ctx context.Context, fsys fileSystem, ids *idResolver, p string, a
 	if len(missing) == 0 {
 		return nil
 	}
-	uid, gid, err := wantOwner(ctx, ids, a)
+	uid, gid, err := wantOwner(ctx, fsys, ids, a)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
 	"io/fs"
@@ -22,6 +23,10 @@ type fileSystem interface {
 	lstat(p string) (rawStat, error)
 	readLink(p string) (string, error)
 	readFile(p string) ([]byte, error)
+	// statRead is lstat (its error: lerr) and, for a regular file of at
+	// most max bytes, its content (nil otherwise; rerr says why it could
+	// not be read).
+	statRead(p string, max int64) (st rawStat, data []byte, lerr, rerr error)
 	// createTemp creates p exclusively, readable by its owner only.
 	createTemp(p string) (tempFile, error)
 	chmod(p string, perm uint32) error
@@ -87,16 +92,18 @@ func sftpOptions() []sftp.ClientOption {
 	return []sftp.ClientOption{sftp.UseConcurrentWrites(true)}
 }
 
-// sftpFS drives a persistent SFTP session.
+// sftpFS drives a persistent SFTP session. Requests are counted on the
+// wire (requestCounter); each method adds the round trips it waits for.
 type sftpFS struct {
-	c        *sftp.Client
-	requests *atomic.Int64
+	c     *sftp.Client
+	stats *poolStats
 }
 
-func (s *sftpFS) count(n int64) { s.requests.Add(n) }
+// rt counts n round trips.
+func (s *sftpFS) rt(n int64) { s.stats.roundTrips.Add(n) }
 
 func (s *sftpFS) lstat(p string) (rawStat, error) {
-	s.count(1)
+	s.rt(1)
 	fi, err := s.c.Lstat(p)
 	if err != nil {
 		return rawStat{}, err
@@ -114,27 +121,109 @@ func rawFromSFTP(fi os.FileInfo) rawStat {
 }
 
 func (s *sftpFS) readLink(p string) (string, error) {
-	s.count(1)
+	s.rt(1)
 	return s.c.ReadLink(p)
 }
 
+// closeLater closes a file handle without waiting for the answer: nothing
+// depends on it, and requests on one session are handled in order.
+func closeLater(f *sftp.File) {
+	go func() { _ = f.Close() }()
+}
+
+// readFile reads p: the open and a stat of p are sent together, then the
+// file is read to its end (a read of its size and one more byte, which
+// finds the end: two requests). Three round trips for a file up to 32
+// KiB; the close is not waited for.
 func (s *sftpFS) readFile(p string) ([]byte, error) {
-	s.count(2)
-	f, err := s.c.Open(p)
-	if err != nil {
-		return nil, err
+	type openResult struct {
+		f   *sftp.File
+		err error
 	}
-	defer f.Close()
+	opened := make(chan openResult, 1)
+	go func() {
+		f, err := s.c.Open(p)
+		opened <- openResult{f, err}
+	}()
+	fi, serr := s.c.Stat(p)
+	o := <-opened
+	s.rt(1)
+	if o.err != nil {
+		return nil, o.err
+	}
+	defer closeLater(o.f)
+	size := int64(0)
+	if serr == nil && fi.Mode().IsRegular() {
+		size = fi.Size()
+	}
 	var b bytes.Buffer
-	if _, err := f.WriteTo(&b); err != nil {
-		return nil, err
+	buf := make([]byte, size+1)
+	for {
+		s.rt(2)
+		n, err := o.f.ReadAt(buf, int64(b.Len()))
+		b.Write(buf[:n])
+		if errors.Is(err, io.EOF) {
+			return b.Bytes(), nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		buf = make([]byte, 8*readBlock) // it grew since the stat, or is a /proc file
 	}
-	s.count(int64(b.Len())/32768 + 1)
-	return b.Bytes(), nil
+}
+
+// readBlock is what one SFTP read asks for at most (pkg/sftp's packet size).
+const readBlock = 32 << 10
+
+// statRead is lstat and, for a regular file of at most max bytes, its
+// content, in two round trips: the lstat and the open are sent together,
+// then the file is read whole (one request up to 32 KiB, several
+// pipelined ones beyond). The open follows a link at p; its handle is
+// closed unused.
+func (s *sftpFS) statRead(p string, max int64) (rawStat, []byte, error, error) {
+	type openResult struct {
+		f   *sftp.File
+		err error
+	}
+	opened := make(chan openResult, 1)
+	go func() {
+		f, err := s.c.Open(p)
+		opened <- openResult{f, err}
+	}()
+	fi, lerr := s.c.Lstat(p)
+	o := <-opened
+	s.rt(1)
+	if o.f != nil {
+		defer closeLater(o.f)
+	}
+	if lerr != nil {
+		return rawStat{}, nil, lerr, nil
+	}
+	st := rawFromSFTP(fi)
+	if !st.isRegular || st.size > max {
+		return st, nil, nil, nil
+	}
+	if o.err != nil {
+		return st, nil, nil, o.err
+	}
+	data := make([]byte, st.size)
+	if st.size == 0 {
+		return st, data, nil, nil
+	}
+	s.rt(1)
+	n, err := o.f.ReadAt(data, 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return st, nil, nil, err
+	}
+	if int64(n) < st.size { // shrunk since the lstat
+		data = data[:n]
+		st.size = int64(n)
+	}
+	return st, data, nil, nil
 }
 
 func (s *sftpFS) createTemp(p string) (tempFile, error) {
-	s.count(2)
+	s.rt(1)
 	f, err := s.c.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
 	if err != nil {
 		return nil, err
@@ -142,6 +231,7 @@ func (s *sftpFS) createTemp(p string) (tempFile, error) {
 	// The server created it with its umask (0600 for the sftp-server we
 	// start, usually 0644 for the sshd subsystem): make it private before
 	// any data is written.
+	s.rt(1)
 	if err := f.Chmod(0o600); err != nil {
 		f.Close()
 		_ = s.c.Remove(p)
@@ -151,40 +241,40 @@ func (s *sftpFS) createTemp(p string) (tempFile, error) {
 }
 
 func (s *sftpFS) chmod(p string, perm uint32) error {
-	s.count(1)
+	s.rt(1)
 	return s.c.Chmod(p, os.FileMode(perm))
 }
 
 func (s *sftpFS) chown(p string, uid, gid int) error {
-	s.count(1)
+	s.rt(1)
 	return s.c.Chown(p, uid, gid)
 }
 
 func (s *sftpFS) rename(from, to string) error {
-	s.count(1)
 	if _, ok := s.c.HasExtension("posix-rename@openssh.com"); !ok {
 		return errors.New("the host's SFTP server lacks posix-rename@openssh.com (an OpenSSH sftp-server is needed for atomic writes)")
 	}
+	s.rt(1)
 	return s.c.PosixRename(from, to)
 }
 
 func (s *sftpFS) mkdir(p string) error {
-	s.count(1)
+	s.rt(1)
 	return s.c.Mkdir(p)
 }
 
 func (s *sftpFS) removeFile(p string) error {
-	s.count(1)
+	s.rt(1)
 	return s.c.Remove(p)
 }
 
 func (s *sftpFS) removeDir(p string) error {
-	s.count(1)
+	s.rt(1)
 	return s.c.RemoveDirectory(p)
 }
 
 func (s *sftpFS) readDir(p string) ([]dirEntry, error) {
-	s.count(3)
+	s.rt(3) // opendir, readdir until the end, close
 	fis, err := s.c.ReadDir(p)
 	if err != nil {
 		return nil, err
@@ -198,7 +288,7 @@ func (s *sftpFS) readDir(p string) ([]dirEntry, error) {
 }
 
 func (s *sftpFS) symlink(target, p string) error {
-	s.count(1)
+	s.rt(1)
 	return s.c.Symlink(target, p)
 }
 
@@ -211,7 +301,7 @@ type sftpTemp struct {
 // UseConcurrentWrites): out-of-order writes are harmless in a temporary
 // file that is discarded on any error.
 func (t *sftpTemp) Write(b []byte) (int, error) {
-	t.fs.count(int64(len(b))/32768 + 1)
+	t.fs.rt(1)
 	n, err := t.f.ReadFrom(bytes.NewReader(b))
 	return int(n), err
 }
@@ -220,22 +310,22 @@ func (t *sftpTemp) sync() error {
 	if _, ok := t.fs.c.HasExtension("fsync@openssh.com"); !ok {
 		return nil // the server cannot fsync; rename still keeps the old file whole
 	}
-	t.fs.count(1)
+	t.fs.rt(1)
 	return t.f.Sync()
 }
 
 func (t *sftpTemp) chmod(perm uint32) error {
-	t.fs.count(1)
+	t.fs.rt(1)
 	return t.f.Chmod(os.FileMode(perm))
 }
 
 func (t *sftpTemp) chown(uid, gid int) error {
-	t.fs.count(1)
+	t.fs.rt(1)
 	return t.f.Chown(uid, gid)
 }
 
 func (t *sftpTemp) owner() (int, int, error) {
-	t.fs.count(1)
+	t.fs.rt(1)
 	fi, err := t.f.Stat()
 	if err != nil {
 		return 0, 0, err
@@ -245,8 +335,46 @@ func (t *sftpTemp) owner() (int, int, error) {
 }
 
 func (t *sftpTemp) close() error {
-	t.fs.count(1)
+	t.fs.rt(1)
 	return t.f.Close()
+}
+
+// requestCounter counts the SFTP packets written through it (the first,
+// SSH_FXP_INIT, excluded): the session's requests, counted on the wire.
+type requestCounter struct {
+	w       io.WriteCloser
+	n       *atomic.Int64
+	header  [4]byte
+	have    int   // bytes of header read so far
+	left    int64 // bytes left of the current packet's body
+	skipped bool  // the INIT packet was passed
+}
+
+// Close closes the underlying writer.
+func (c *requestCounter) Close() error { return c.w.Close() }
+
+func (c *requestCounter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	for b := p[:n]; len(b) > 0; {
+		if c.left > 0 {
+			k := min(int64(len(b)), c.left)
+			c.left -= k
+			b = b[k:]
+			continue
+		}
+		k := copy(c.header[c.have:], b)
+		c.have += k
+		b = b[k:]
+		if c.have == 4 {
+			c.have = 0
+			c.left = int64(binary.BigEndian.Uint32(c.header[:]))
+			if c.skipped {
+				c.n.Add(1)
+			}
+			c.skipped = true
+		}
+	}
+	return n, err
 }
 
 // ---- local system calls ----
@@ -265,6 +393,18 @@ func (osFS) lstat(p string) (rawStat, error) {
 func (osFS) readLink(p string) (string, error) { return os.Readlink(p) }
 
 func (osFS) readFile(p string) ([]byte, error) { return os.ReadFile(p) }
+
+func (o osFS) statRead(p string, max int64) (rawStat, []byte, error, error) {
+	st, err := o.lstat(p)
+	if err != nil || !st.isRegular || st.size > max {
+		return st, nil, err, nil
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return st, nil, nil, err
+	}
+	return st, b, nil, nil
+}
 
 func (osFS) createTemp(p string) (tempFile, error) {
 	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)

@@ -14,8 +14,9 @@ type idResolver struct {
 	host string
 	run  func(ctx context.Context, argv []string) (Result, error)
 
-	mu    sync.Mutex
-	cache map[string]idEntry // "passwd:name", "group:1000", ...
+	mu     sync.Mutex
+	cache  map[string]idEntry // "passwd:name", "group:1000", ...
+	loaded bool               // /etc/passwd and /etc/group were read
 }
 
 type idEntry struct {
@@ -62,6 +63,53 @@ func (r *idResolver) lookup(ctx context.Context, db, key string) (idEntry, error
 	}
 	r.cache[db+":"+key] = e
 	return e, nil
+}
+
+// preload reads /etc/passwd and /etc/group through fsys, once, and caches
+// their entries, so that most lookups need no getent command (a process
+// on the host) at all; names and ids not found there (NSS sources such as
+// LDAP) are still asked of getent. Errors are ignored: getent remains.
+func (r *idResolver) preload(fsys fileSystem) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.loaded {
+		return
+	}
+	r.loaded = true
+	dbs := []string{"passwd", "group"}
+	texts := make([][]byte, len(dbs))
+	var wg sync.WaitGroup
+	for i, db := range dbs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if b, err := fsys.readFile("/etc/" + db); err == nil {
+				texts[i] = b
+			}
+		}()
+	}
+	wg.Wait()
+	for i, db := range dbs {
+		for _, line := range strings.Split(string(texts[i]), "\n") {
+			if line == "" || line[0] == '#' || line[0] == '+' || line[0] == '-' {
+				continue // comments and NIS compat entries: left to getent
+			}
+			f := strings.Split(line, ":")
+			if len(f) < 3 || f[0] == "" {
+				continue
+			}
+			id, err := strconv.Atoi(f[2])
+			if err != nil || id < 0 {
+				continue
+			}
+			e := idEntry{name: f[0], id: id, found: true}
+			for _, k := range []string{db + ":" + f[0], db + ":" + f[2]} {
+				if _, ok := r.cache[k]; !ok { // the first entry wins, as with getent
+					r.cache[k] = e
+				}
+			}
+		}
+	}
 }
 
 // uid resolves a user name (or a numeric uid) to a uid.

@@ -116,6 +116,7 @@ func (h *localHost) run(ctx context.Context, cmd Cmd, become string) (Result, er
 	}
 	c.WaitDelay = 2 * time.Second
 	h.stats.commands.Add(1)
+	h.stats.roundTrips.Add(1)
 	err := c.Run()
 	if ctx.Err() != nil {
 		return Result{}, fmt.Errorf("host %s: %s canceled: %w", h.name, cmd.Argv[0], ctx.Err())
@@ -207,7 +208,7 @@ func (h *localHost) openSFTP(ctx context.Context, become string) (*localSFTP, er
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	c, err := sftp.NewClientPipe(stdout, stdin, sftpOptions()...)
+	c, err := sftp.NewClientPipe(stdout, &requestCounter{w: stdin, n: &h.stats.sftpRequests}, sftpOptions()...)
 	if err != nil {
 		stdin.Close()
 		werr := cmd.Wait()
@@ -225,7 +226,7 @@ func (h *localHost) openSFTP(ctx context.Context, become string) (*localSFTP, er
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	s := &localSFTP{c: c, cmd: cmd}
-	s.fs = &sftpFS{c: c, requests: &h.stats.sftpRequests}
+	s.fs = &sftpFS{c: c, stats: h.stats}
 	return s, nil
 }
 

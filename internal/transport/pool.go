@@ -48,9 +48,14 @@ type Stats struct {
 	Commands int64
 	// SFTPSessions is the number of SFTP sessions opened.
 	SFTPSessions int64
-	// SFTPRequests approximates the SFTP requests sent (one per file
-	// operation step, one per 32 KiB written).
+	// SFTPRequests is the number of SFTP requests sent (counted on the
+	// wire, the session's opening handshake excluded).
 	SFTPRequests int64
+	// RoundTrips is the number of times pgplay waited for a host's answer
+	// before it could go on: one per command, one per SFTP request or
+	// group of pipelined SFTP requests it waited for (a close nobody waits
+	// for costs none). See docs/performance.md.
+	RoundTrips int64
 }
 
 // Pool holds one connection per host for a whole run and hands out Targets
@@ -165,5 +170,6 @@ func (p *Pool) Stats() Stats {
 		Commands:     p.stats.commands.Load(),
 		SFTPSessions: p.stats.sftpSessions.Load(),
 		SFTPRequests: p.stats.sftpRequests.Load(),
+		RoundTrips:   p.stats.roundTrips.Load(),
 	}
 }

@@ -123,12 +123,34 @@ func execArgv(cmd Cmd, become string) ([]string, error) {
 // commandLine is the shell line that runs cmd as become over SSH:
 //
 //	cd DIR && sudo -n -H -u USER -- env LC_ALL=C.UTF-8 K=V argv...
+//	cd DIR && LC_ALL=C.UTF-8 K=V exec argv...          (no become)
+//
+// Without become the shell sets the variables itself: one program less to
+// start than with env. `exec` runs the program found in PATH, never a
+// shell builtin or keyword of the same name, as env would.
 func commandLine(cmd Cmd, become string) (string, error) {
-	argv, err := execArgv(cmd, become)
-	if err != nil {
-		return "", err
+	var line string
+	if become != "" {
+		argv, err := execArgv(cmd, become)
+		if err != nil {
+			return "", err
+		}
+		line = Quote(argv)
+	} else {
+		if err := checkArgv(cmd.Argv); err != nil {
+			return "", err
+		}
+		env, err := envAssignments(cmd.Env)
+		if err != nil {
+			return "", err
+		}
+		var b strings.Builder
+		for _, kv := range env {
+			k, v, _ := strings.Cut(kv, "=")
+			b.WriteString(k + "=" + Quote([]string{v}) + " ")
+		}
+		line = b.String() + "exec " + Quote(cmd.Argv)
 	}
-	line := Quote(argv)
 	if cmd.Dir != "" {
 		dir := cmd.Dir
 		if strings.HasPrefix(dir, "-") {

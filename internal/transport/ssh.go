@@ -220,6 +220,7 @@ func (h *sshHost) run(ctx context.Context, cmd Cmd, become string) (Result, erro
 	}
 	defer sess.Close()
 	h.stats.commands.Add(1)
+	h.stats.roundTrips.Add(1)
 	var stdout bytes.Buffer
 	stderr := &pidWriter{pid: make(chan int, 1)}
 	sess.Stdout, sess.Stderr = &stdout, stderr
@@ -381,15 +382,15 @@ func (h *sshHost) files(ctx context.Context, become string) (fileSystem, error) 
 		return nil, err
 	}
 	h.stats.sftpSessions.Add(1)
-	s.fs = &sftpFS{c: s.c, requests: &h.stats.sftpRequests}
+	s.fs = &sftpFS{c: s.c, stats: h.stats}
 	h.sessions[become] = s
 	return s.fs, nil
 }
 
 func (h *sshHost) openSubsystem(ctx context.Context) (*sftpSession, error) {
-	c, err := sftp.NewClient(h.client, sftpOptions()...)
+	s, err := h.subsystemSFTP()
 	if err == nil {
-		return &sftpSession{c: c}, nil
+		return s, nil
 	}
 	// No sftp subsystem configured: start sftp-server ourselves.
 	s, err2 := h.openSFTPServer(ctx, "")
@@ -397,6 +398,35 @@ func (h *sshHost) openSubsystem(ctx context.Context) (*sftpSession, error) {
 		return nil, fmt.Errorf("host %s: open SFTP session: %w (and without the sftp subsystem: %w)", h.s.name, err, err2)
 	}
 	return s, nil
+}
+
+// subsystemSFTP opens the "sftp" subsystem (what sftp.NewClient does),
+// counting the requests sent.
+func (h *sshHost) subsystemSFTP() (*sftpSession, error) {
+	sess, err := h.client.NewSession()
+	if err != nil {
+		return nil, err
+	}
+	stdin, err := sess.StdinPipe()
+	if err != nil {
+		sess.Close()
+		return nil, err
+	}
+	stdout, err := sess.StdoutPipe()
+	if err != nil {
+		sess.Close()
+		return nil, err
+	}
+	if err := sess.RequestSubsystem("sftp"); err != nil {
+		sess.Close()
+		return nil, err
+	}
+	c, err := sftp.NewClientPipe(stdout, &requestCounter{w: stdin, n: &h.stats.sftpRequests}, sftpOptions()...)
+	if err != nil {
+		sess.Close()
+		return nil, err
+	}
+	return &sftpSession{c: c, sess: sess}, nil
 }
 
 func (h *sshHost) openSudoSFTP(ctx context.Context, become string) (*sftpSession, error) {
@@ -456,7 +486,7 @@ func (h *sshHost) openSFTPServer(ctx context.Context, become string) (*sftpSessi
 		sess.Close()
 		return nil, err
 	}
-	c, err := sftp.NewClientPipe(stdout, stdin, sftpOptions()...)
+	c, err := sftp.NewClientPipe(stdout, &requestCounter{w: stdin, n: &h.stats.sftpRequests}, sftpOptions()...)
 	if err != nil {
 		// sudo (or sftp-server) said why on stderr and exited.
 		rc := 1
@@ -505,5 +535,5 @@ func (s *syncBuffer) Bytes() []byte {
 
 // poolStats are the counters behind Stats.
 type poolStats struct {
-	dials, commands, sftpSessions, sftpRequests atomic.Int64
+	dials, commands, sftpSessions, sftpRequests, roundTrips atomic.Int64
 }
