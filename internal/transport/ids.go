@@ -61,7 +61,11 @@ func (r *idResolver) lookup(ctx context.Context, db, key string) (idEntry, error
 		return idEntry{}, fmt.Errorf("host %s: getent %s %s failed (rc %d): %s", r.host, db, key, res.RC,
 			strings.TrimSpace(string(res.Stderr)))
 	}
-	r.cache[db+":"+key] = e
+	// Only answers that found something are cached: a user or group that
+	// is missing now may be created by a later task of the same run.
+	if e.found {
+		r.cache[db+":"+key] = e
+	}
 	return e, nil
 }
 
