@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pgplay/pgplay/internal/tmpl"
 )
 
 // Argument decoding.
@@ -462,7 +464,7 @@ func unknownArg(module, k string, valid []string) error {
 		Msg: fmt.Sprintf("unknown argument %q for module %q (valid: %s)", k, module, strings.Join(valid, ", "))}
 	best, bestD := "", 3
 	for _, v := range valid {
-		if d := editDistance(k, v); d < bestD {
+		if d := tmpl.Distance(k, v); d < bestD {
 			best, bestD = v, d
 		}
 	}
@@ -472,27 +474,6 @@ func unknownArg(module, k string, valid []string) error {
 		e.Hint = fmt.Sprintf("%q is a task keyword: indent it at the level of the module name, not under it", k)
 	}
 	return e
-}
-
-// editDistance is the Levenshtein distance between a and b.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 func indent(s, pre string) string {
