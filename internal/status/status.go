@@ -18,22 +18,32 @@ import (
 
 // Node is what one PostgreSQL node answered.
 type Node struct {
-	Name       string    `json:"name"`
-	Addr       string    `json:"addr"`
-	Reachable  bool      `json:"reachable"`
-	Error      string    `json:"error,omitempty"`
-	Role       string    `json:"role"` // primary, standby, stopped, unknown
-	Timeline   int       `json:"timeline,omitempty"`
-	Upstream   string    `json:"upstream,omitempty"`
-	Streaming  bool      `json:"streaming"`
-	LagBytes   *int64    `json:"lag_bytes,omitempty"`
-	LagSeconds *float64  `json:"lag_seconds,omitempty"`
-	SyncState  string    `json:"sync_state,omitempty"`
-	SyncNames  string    `json:"synchronous_standby_names,omitempty"`
-	HasVIP     bool      `json:"has_vip"`
-	Keepalived string    `json:"keepalived"`           // systemd state: active, inactive...
-	VRRPState  string    `json:"vrrp_state,omitempty"` // from the notify script's state file
-	Replicas   []Replica `json:"replicas,omitempty"`
+	Name       string   `json:"name"`
+	Addr       string   `json:"addr"`
+	Reachable  bool     `json:"reachable"`
+	Error      string   `json:"error,omitempty"`
+	Role       string   `json:"role"` // primary, standby, stopped, unknown
+	Timeline   int      `json:"timeline,omitempty"`
+	Upstream   string   `json:"upstream,omitempty"`
+	Streaming  bool     `json:"streaming"`
+	LagBytes   *int64   `json:"lag_bytes,omitempty"`
+	LagSeconds *float64 `json:"lag_seconds,omitempty"`
+	SyncState  string   `json:"sync_state,omitempty"`
+	SyncNames  string   `json:"synchronous_standby_names,omitempty"`
+	HasVIP     bool     `json:"has_vip"`
+	Keepalived string   `json:"keepalived"`           // systemd state: active, inactive...
+	VRRPState  string   `json:"vrrp_state,omitempty"` // from the notify script's state file
+	// Check is pgplay-check's last verdict (primary, standby, stale,
+	// isolated, down, fenced, hold...), CheckDetail its explanation.
+	Check       string `json:"check,omitempty"`
+	CheckDetail string `json:"check_detail,omitempty"`
+	// Fenced is true when the node's fence track file is set: keepalived
+	// keeps it in FAULT until playbooks/rejoin.yaml clears it.
+	Fenced      bool   `json:"fenced"`
+	FenceReason string `json:"fence_reason,omitempty"`
+	// StartConf is the cluster's start.conf: auto, manual or disabled.
+	StartConf string    `json:"start_conf,omitempty"`
+	Replicas  []Replica `json:"replicas,omitempty"`
 }
 
 // Replica is one row of a primary's pg_stat_replication.
@@ -79,11 +89,17 @@ type Options struct {
 	Configure   func(*transport.Config)
 }
 
-// nodeScript prints the facts of one node; argv: $1 pg version, $2 VIP.
+// nodeScript prints the facts of one node; argv: $1 pg version, $2 VIP,
+// $3 the SQL, $4 the cluster name. The files under /run/pgplay and
+// /var/lib/pgplay are written by the keepalived role's scripts.
 const nodeScript = `v="$1"; vip="$2"
 echo "@vip"; if [ -n "$vip" ] && ip -4 -o addr show 2>/dev/null | grep -q " $vip/"; then echo yes; else echo no; fi
 echo "@keepalived"; systemctl is-active keepalived 2>/dev/null || true
 echo "@vrrp"; cat /run/pgplay/vrrp_state 2>/dev/null || true
+echo "@check"; cat /run/pgplay/check/verdict 2>/dev/null || true
+echo "@fence"; cat /var/lib/pgplay/fence 2>/dev/null || true
+echo "@fencereason"; cat /var/lib/pgplay/fence.reason 2>/dev/null || true
+echo "@startconf"; grep -v '^[[:space:]]*#' /etc/postgresql/"$v"/"$4"/start.conf 2>/dev/null || true
 echo "@pg"
 runuser -u postgres -- env PGCONNECT_TIMEOUT=3 PGOPTIONS='-c statement_timeout=5000' \
   /usr/lib/postgresql/"$v"/bin/psql -XAtq -h /var/run/postgresql -d postgres -c "$3" 2>&1 || echo "@pgfail"
@@ -215,11 +231,14 @@ func askNode(ctx context.Context, pool *transport.Pool, h *inventory.Host, vip s
 		n.Error = err.Error()
 		return n
 	}
-	ver := "15"
+	ver, cluster := "15", "main"
 	if v, ok := h.Vars["pg_version"]; ok {
 		ver = fmt.Sprint(v)
 	}
-	res, err := t.Query(ctx, transport.Cmd{Argv: []string{"/bin/sh", "-c", nodeScript, "sh", ver, vip, nodeSQL}})
+	if v, ok := h.Vars["pg_cluster"]; ok {
+		cluster = fmt.Sprint(v)
+	}
+	res, err := t.Query(ctx, transport.Cmd{Argv: []string{"/bin/sh", "-c", nodeScript, "sh", ver, vip, nodeSQL, cluster}, Dir: "/"})
 	if err != nil {
 		n.Error = err.Error()
 		return n
@@ -252,11 +271,26 @@ func parseNode(n *Node, out string) {
 	if f := strings.Fields(sections["vrrp"]); len(f) > 0 {
 		n.VRRPState = f[0]
 	}
+	// pgplay-check writes "VERDICT EPOCH DETAIL".
+	if f := strings.SplitN(strings.TrimSpace(sections["check"]), " ", 3); f[0] != "" {
+		n.Check = f[0]
+		if len(f) == 3 {
+			n.CheckDetail = f[2]
+		}
+	}
+	if f := strings.Fields(sections["fence"]); len(f) > 0 && f[0] != "0" {
+		n.Fenced = true
+		// fence.reason is "EPOCH REASON"
+		if r := strings.SplitN(strings.TrimSpace(sections["fencereason"]), " ", 2); len(r) == 2 {
+			n.FenceReason = r[1]
+		}
+	}
+	n.StartConf = strings.TrimSpace(sections["startconf"])
 	pg := strings.TrimSpace(sections["pg"])
 	if _, failed := sections["pgfail"]; failed || pg == "" {
 		n.Role = "stopped"
 		if pg != "" {
-			n.Error = lastLine(pg)
+			n.Error = psqlError(pg)
 		}
 		return
 	}
@@ -294,6 +328,18 @@ func parseNode(n *Node, out string) {
 			n.Replicas = append(n.Replicas, rp)
 		}
 	}
+}
+
+// psqlError picks the line of psql's error output that says what went
+// wrong ("psql: error: ..."), else its first line.
+func psqlError(out string) string {
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	for _, l := range lines {
+		if strings.Contains(l, "error:") || strings.HasPrefix(l, "FATAL:") {
+			return strings.TrimSpace(l)
+		}
+	}
+	return strings.TrimSpace(lines[0])
 }
 
 func lastLine(s string) string {
@@ -375,8 +421,15 @@ func (r *Report) judge() {
 		switch {
 		case !n.Reachable:
 			r.Warnings = append(r.Warnings, fmt.Sprintf("%s is unreachable: %s", n.Name, n.Error))
+		case n.Fenced:
+			reason := n.FenceReason
+			if reason == "" {
+				reason = "no reason recorded"
+			}
+			r.Warnings = append(r.Warnings, fmt.Sprintf("%s is fenced (%s); PostgreSQL is %s: bring it back with: pgplay run playbooks/rejoin.yaml -i INVENTORY --limit %s",
+				n.Name, reason, map[bool]string{true: "stopped", false: "running"}[n.Role == "stopped"], n.Name))
 		case n.Role == "stopped":
-			r.Warnings = append(r.Warnings, fmt.Sprintf("%s: PostgreSQL is not answering", n.Name))
+			r.Warnings = append(r.Warnings, fmt.Sprintf("%s: PostgreSQL is not answering (%s); a failed primary comes back with: pgplay run playbooks/rejoin.yaml -i INVENTORY --limit %s", n.Name, n.Error, n.Name))
 		case n.Role == "standby" && !n.Streaming:
 			r.Warnings = append(r.Warnings, fmt.Sprintf("%s: standby is not streaming", n.Name))
 		}
@@ -398,6 +451,11 @@ func (r *Report) judge() {
 			r.Problems = append(r.Problems, fmt.Sprintf("the VIP %s is on %d nodes (%s)", r.VIP, len(vipHolders), strings.Join(vipHolders, ", ")))
 		case r.Primary != "" && vipHolders[0] != r.Primary:
 			r.Problems = append(r.Problems, fmt.Sprintf("the VIP %s is on %s, which is not the primary (%s)", r.VIP, vipHolders[0], r.Primary))
+		}
+	}
+	for _, n := range r.Nodes {
+		if n.Role == "standby" && n.Streaming && r.Primary != "" && n.Upstream != r.Primary {
+			r.Warnings = append(r.Warnings, fmt.Sprintf("%s streams from %s, not from the primary %s", n.Name, n.Upstream, r.Primary))
 		}
 	}
 	// The primary's view of each standby: sync state and lag.

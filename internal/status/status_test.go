@@ -75,3 +75,53 @@ func TestParseBarman(t *testing.T) {
 		t.Errorf("barman parsed as %+v", b)
 	}
 }
+
+// A fenced former primary, as pgplay-watch leaves it: stopped, FAULT,
+// start.conf manual; the table and the warning say so and how to bring
+// it back, and psql's useful error line is kept.
+func TestFencedNode(t *testing.T) {
+	old := &Node{Name: "node1", Addr: "198.51.100.11", Reachable: true}
+	parseNode(old, "@vip\nno\n@keepalived\nactive\n@vrrp\nFAULT 1764065000\n"+
+		"@check\nfenced 1764065100 1764065010 stale primary: node2 is a primary on timeline 2, this node on 1\n"+
+		"@fence\n1\n@fencereason\n1764065010 stale primary: node2 is a primary on timeline 2, this node on 1\n"+
+		"@startconf\nmanual\n@pg\n"+
+		"psql: error: connection to server on socket \"/var/run/postgresql/.s.PGSQL.5432\" failed: No such file or directory\n"+
+		"\tIs the server running locally and accepting connections on that socket?\n@pgfail\n")
+	if old.Role != "stopped" || !old.Fenced || old.Check != "fenced" || old.StartConf != "manual" ||
+		!strings.HasPrefix(old.FenceReason, "stale primary: node2") || !strings.HasPrefix(old.Error, "psql: error: connection to server") {
+		t.Fatalf("fenced node parsed as %+v", old)
+	}
+	primary := &Node{Name: "node2", Addr: "198.51.100.12", Reachable: true}
+	parseNode(primary, "@vip\nyes\n@keepalived\nactive\n@vrrp\nMASTER 1\n@check\nprimary 2 1 of 2 standbys replying\n@fence\n0\n@startconf\nauto\n@pg\n"+
+		`{"in_recovery" : false, "timeline" : 2, "sync_names" : "FIRST 1 (node3)", "replicas" : []}`+"\n")
+	if primary.Fenced || primary.Check != "primary" || primary.CheckDetail != "1 of 2 standbys replying" || primary.StartConf != "auto" {
+		t.Fatalf("primary parsed as %+v", primary)
+	}
+	r := &Report{VIP: "198.51.100.100", Nodes: []*Node{old, primary}}
+	r.judge()
+	if r.Degraded() {
+		t.Errorf("a fenced, stopped old primary makes the cluster degraded: %v", r.Problems)
+	}
+	var b bytes.Buffer
+	r.WriteTable(&b)
+	for _, want := range []string{"active/FAULT fenced", "node1 is fenced (stale primary: node2 is a primary on timeline 2, this node on 1); PostgreSQL is stopped",
+		"pgplay run playbooks/rejoin.yaml -i INVENTORY --limit node1"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, b.String())
+		}
+	}
+}
+
+// A standby streaming from a node that is not the primary is worth a
+// warning (it has not followed the new primary yet).
+func TestStandbyOfTheWrongUpstream(t *testing.T) {
+	r := &Report{Nodes: []*Node{
+		{Name: "node2", Addr: "a2", Reachable: true, Role: "primary"},
+		{Name: "node3", Addr: "a3", Reachable: true, Role: "standby", Streaming: true, Upstream: "a1"},
+		{Name: "node1", Addr: "a1", Reachable: true, Role: "standby", Streaming: true, Upstream: "a2"},
+	}}
+	r.judge()
+	if w := strings.Join(r.Warnings, "\n"); !strings.Contains(w, "node3 streams from node1, not from the primary node2") || strings.Contains(w, "node1 streams") {
+		t.Errorf("warnings: %s", w)
+	}
+}

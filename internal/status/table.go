@@ -33,6 +33,12 @@ func (r *Report) WriteTable(w io.Writer) {
 		if n.VRRPState != "" {
 			ka += "/" + n.VRRPState
 		}
+		switch {
+		case n.Fenced:
+			ka += " fenced"
+		case n.Check == "stale" || n.Check == "isolated" || n.Check == "hold" || n.Check == "stuck" || n.Check == "paused":
+			ka += " " + n.Check
+		}
 		if !n.Reachable {
 			ka = "?"
 		}
