@@ -37,7 +37,6 @@ type inherit struct {
 }
 
 func (r *Runner) runPlay(ctx context.Context, pb *playbook.Playbook, p *playbook.Play) {
-	_ = ctx
 	if p.Name == "" {
 		p.Name = p.Hosts
 	}
