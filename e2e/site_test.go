@@ -28,6 +28,9 @@ const (
 	repmgrPassword    = `rep:pw\1 it's $HOME`
 	barmanPassword    = `barman:pw\2 "q" $x`
 	streamingPassword = `stream:pw\3 end`
+	// keepalived.conf cannot quote: the validate role allows 8 plain
+	// characters.
+	vrrpPassword = `vR-p.9/z`
 )
 
 var (
@@ -197,7 +200,7 @@ func (r runResult) requireOK(t *testing.T, what string) {
 func noSecrets(t *testing.T, what, out string) {
 	t.Helper()
 	pgpass := strings.NewReplacer(`\`, `\\`, `:`, `\:`)
-	for _, s := range []string{repmgrPassword, barmanPassword, streamingPassword} {
+	for _, s := range []string{repmgrPassword, barmanPassword, streamingPassword, vrrpPassword} {
 		for _, form := range []string{s, pgpass.Replace(s), strings.SplitN(s, " ", 2)[0]} {
 			j, _ := json.Marshal(form)
 			for _, f := range []string{form, strings.Trim(string(j), `"`)} {
@@ -296,6 +299,7 @@ func TestSite(t *testing.T) {
 	secrets := filepath.Join(work, "secrets.yaml")
 	sec, _ := yaml.Marshal(map[string]string{
 		"repmgr_password": repmgrPassword, "barman_password": barmanPassword, "barman_streaming_password": streamingPassword,
+		"keepalived_auth_password": vrrpPassword,
 	})
 	if err := os.WriteFile(secrets, sec, 0o600); err != nil {
 		t.Fatal(err)
@@ -347,31 +351,34 @@ func TestSite(t *testing.T) {
 
 	t.Run("BadInventoriesFailBeforeAnyHostIsTouched", func(t *testing.T) {
 		cases := []struct {
-			name string
-			edit func(all map[string]any)
-			want []string
+			name  string
+			edit  func(all map[string]any)
+			want  []string
+			extra []string
 		}{
 			{"two primaries", func(all map[string]any) {
 				pgHosts(all)["node2"].(map[string]any)["pg_role"] = "primary"
-			}, []string{"2 nodes have pg_role: primary (node1, node2)"}},
+			}, []string{"2 nodes have pg_role: primary (node1, node2)"}, nil},
 			{"no primary", func(all map[string]any) {
 				pgHosts(all)["node1"].(map[string]any)["pg_role"] = "standby"
-			}, []string{"no node has pg_role: primary"}},
+			}, []string{"no node has pg_role: primary"}, nil},
 			{"duplicate node ids", func(all map[string]any) {
 				pgHosts(all)["node3"].(map[string]any)["repmgr_node_id"] = 2
-			}, []string{"duplicate repmgr_node_id 2: node2 and node3"}},
+			}, []string{"duplicate repmgr_node_id 2: node2 and node3"}, nil},
 			{"duplicate priorities", func(all map[string]any) {
 				pgHosts(all)["node3"].(map[string]any)["keepalived_priority"] = 100
-			}, []string{"duplicate keepalived_priority 100: node2 and node3"}},
+			}, []string{"duplicate keepalived_priority 100: node2 and node3"}, nil},
 			{"VIP outside the network", func(all map[string]any) {
 				all["vars"].(map[string]any)["vip"] = "203.0.113.100"
-			}, []string{"vip 203.0.113.100 is outside lab_network 198.51.100.0/24"}},
+			}, []string{"vip 203.0.113.100 is outside lab_network 198.51.100.0/24"}, nil},
 			{"name not identifier-safe", func(all map[string]any) {
 				hs := pgHosts(all)
 				hs["node-3"] = hs["node3"]
 				delete(hs, "node3")
 				delete(all["children"].(map[string]any)["standbys"].(map[string]any)["hosts"].(map[string]any), "node3")
-			}, []string{`node name "node-3" is not identifier-safe`}},
+			}, []string{`node name "node-3" is not identifier-safe`}, nil},
+			{"VRRP password keepalived cannot read", func(map[string]any) {}, []string{"keepalived_auth_password: use 1 to 8 characters"},
+				[]string{"-e", "keepalived_auth_password=too long for VRRP"}},
 			{"all of them at once", func(all map[string]any) {
 				hs := pgHosts(all)
 				hs["node2"].(map[string]any)["pg_role"] = "primary"
@@ -380,12 +387,12 @@ func TestSite(t *testing.T) {
 				all["vars"].(map[string]any)["vip"] = "203.0.113.100"
 				hs["Node4"] = map[string]any{"ssh_host": "198.51.100.14", "pg_role": "standby", "repmgr_node_id": 4, "keepalived_priority": 80}
 			}, []string{"has 5 problem(s)", "2 nodes have pg_role: primary", "duplicate repmgr_node_id 2",
-				"duplicate keepalived_priority 100", "is outside lab_network", `node name "Node4" is not identifier-safe`}},
+				"duplicate keepalived_priority 100", "is outside lab_network", `node name "Node4" is not identifier-safe`}, nil},
 		}
 		for i, c := range cases {
 			inv := filepath.Join(work, fmt.Sprintf("bad%d.yaml", i))
 			editInventory(t, labInv, inv, c.edit)
-			r := site(t, inv)
+			r := site(t, inv, c.extra...)
 			if r.code != 2 {
 				t.Errorf("%s: exit %d, want 2 (a host failed)\n%s", c.name, r.code, r.raw)
 				continue
@@ -488,6 +495,7 @@ func TestSite(t *testing.T) {
 			{"node1", "/var/lib/postgresql/.pgpass", "600 postgres postgres"},
 			{"node2", "/var/lib/postgresql/.pgpass", "600 postgres postgres"},
 			{"backup1", "/var/lib/barman/.pgpass", "600 barman barman"},
+			{"node3", "/etc/keepalived/pgplay-auth.conf", "600 root root"},
 			{"node1", "/usr/local/lib/pgplay/pgplay-check", "755 root root"},
 			{"node1", "/usr/local/lib/pgplay/pgplay-promote", "755 root root"},
 			{"node2", "/usr/local/lib/pgplay/pgplay-follow", "755 root root"},
@@ -498,10 +506,17 @@ func TestSite(t *testing.T) {
 		}
 		for _, n := range []string{"node1", "node2", "node3"} {
 			conf := h.run(n, "cat", "/etc/keepalived/keepalived.conf")
-			for _, w := range []string{"state BACKUP", "nopreempt", "enable_script_security", "user postgres"} {
+			for _, w := range []string{"state BACKUP", "nopreempt", "enable_script_security", "user postgres", "include /etc/keepalived/pgplay-auth.conf"} {
 				if !strings.Contains(conf, w) {
 					t.Errorf("%s: keepalived.conf lacks %q", n, w)
 				}
+			}
+			// keepalived reads the VRRP password from the included file.
+			if auth := h.run(n, "grep", "-c", "auth_pass "+vrrpPassword+"$", "/etc/keepalived/pgplay-auth.conf"); auth != "1" {
+				t.Errorf("%s: pgplay-auth.conf does not hold the VRRP password", n)
+			}
+			if out, rc := h.try(n, "keepalived", "-t", "-f", "/etc/keepalived/keepalived.conf"); rc != 0 {
+				t.Errorf("%s: keepalived -t rejects the configuration (exit %d):\n%s", n, rc, out)
 			}
 			if d := h.run(n, "grep", "^DAEMON_ARGS=", "/etc/default/keepalived"); d != `DAEMON_ARGS="--vrrp"` {
 				t.Errorf("%s: /etc/default/keepalived: %s", n, d)

@@ -193,5 +193,11 @@ func newSecrets() (map[string]string, error) {
 		}
 		out[k] = base64.RawURLEncoding.EncodeToString(b)
 	}
+	// VRRPv2 authentication reads 8 characters.
+	b := make([]byte, 6)
+	if _, err := rand.Read(b); err != nil {
+		return nil, fmt.Errorf("generating lab passwords: %w", err)
+	}
+	out["keepalived_auth_password"] = base64.RawURLEncoding.EncodeToString(b)
 	return out, nil
 }

@@ -3,6 +3,7 @@ package lab
 import (
 	"fmt"
 	"net"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -204,5 +205,11 @@ func TestNewSecretsAreRandom(t *testing.T) {
 		if len(a[k]) < 20 || a[k] == b[k] {
 			t.Errorf("%s: %q then %q: want long random values", k, a[k], b[k])
 		}
+	}
+	// keepalived's VRRPv2 PASS authentication reads 8 characters; the
+	// validate role accepts only these.
+	k := "keepalived_auth_password"
+	if !regexp.MustCompile(`^[A-Za-z0-9._+/=@%-]{8}$`).MatchString(a[k]) || a[k] == b[k] {
+		t.Errorf("%s: %q then %q: want 8 random characters keepalived.conf can hold", k, a[k], b[k])
 	}
 }
