@@ -351,6 +351,18 @@ path_prefix = "/usr/lib/postgresql/15/bin"
 		}
 		b.converge("barman", map[string]any{"action": "receive_wal", "server": "pg"})
 		b.ok("barman", map[string]any{"action": "cron"})
+		// barman cron starts receive-wal in the background; as its cron job
+		// does every minute, run it again until the receiver runs.
+		eventually(t, 60*time.Second, "barman cron starts receive-wal", func() (bool, string) {
+			res := b.run("barman", map[string]any{"action": "check", "server": "pg"}, false)
+			checks, _ := res.Data["checks"].(map[string]any)
+			rw, _ := checks["receive-wal running"].(map[string]any)
+			if rw["ok"] != true {
+				b.run("barman", map[string]any{"action": "cron"}, false)
+				time.Sleep(time.Second)
+			}
+			return rw["ok"] == true, res.Msg
+		})
 		b.ok("barman", map[string]any{"action": "switch_wal", "server": "pg", "archive_timeout": 90})
 		eventually(t, 90*time.Second, "barman check all ok", func() (bool, string) {
 			res := b.run("barman", map[string]any{"action": "check", "server": "pg"}, false)

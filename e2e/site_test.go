@@ -378,7 +378,7 @@ func TestSite(t *testing.T) {
 				delete(all["children"].(map[string]any)["standbys"].(map[string]any)["hosts"].(map[string]any), "node3")
 			}, []string{`node name "node-3" is not identifier-safe`}, nil},
 			{"VRRP password keepalived cannot read", func(map[string]any) {}, []string{"keepalived_auth_password: use 1 to 8 characters"},
-				[]string{"-e", "keepalived_auth_password=too long for VRRP"}},
+				[]string{"-e", "keepalived_auth_password=toolongforvrrp"}},
 			{"all of them at once", func(all map[string]any) {
 				hs := pgHosts(all)
 				hs["node2"].(map[string]any)["pg_role"] = "primary"
@@ -515,8 +515,11 @@ func TestSite(t *testing.T) {
 			if auth := h.run(n, "grep", "-c", "auth_pass "+vrrpPassword+"$", "/etc/keepalived/pgplay-auth.conf"); auth != "1" {
 				t.Errorf("%s: pgplay-auth.conf does not hold the VRRP password", n)
 			}
-			if out, rc := h.try(n, "keepalived", "-t", "-f", "/etc/keepalived/keepalived.conf"); rc != 0 {
-				t.Errorf("%s: keepalived -t rejects the configuration (exit %d):\n%s", n, rc, out)
+			// ... and uses it: its configuration dump (SIGUSR1) shows the
+			// password authentication of the VRRP instance.
+			dump := h.run(n, "sh", "-c", "rm -f /tmp/keepalived.data; kill -USR1 $(cat /run/keepalived.pid) && for i in $(seq 50); do grep -qs 'Virtual Router' /tmp/keepalived.data && break; sleep 0.1; done; sleep 0.3; cat /tmp/keepalived.data")
+			if !strings.Contains(dump, "Authentication type = SIMPLE_PASSWORD") || !strings.Contains(dump, "Password = "+vrrpPassword) {
+				t.Errorf("%s: keepalived's configuration dump shows no VRRP password authentication", n)
 			}
 			if d := h.run(n, "grep", "^DAEMON_ARGS=", "/etc/default/keepalived"); d != `DAEMON_ARGS="--vrrp"` {
 				t.Errorf("%s: /etc/default/keepalived: %s", n, d)
@@ -630,6 +633,8 @@ func TestSite(t *testing.T) {
 			t.Errorf("the planned restart of the primary started a promotion on node2:\n%s", log)
 		}
 	})
+
+	siteFaults(t, h, work, labInv, site, []string{"-e", "@" + secrets})
 }
 
 // without returns list without the elements equal to s.
