@@ -584,6 +584,19 @@ func TestFailover(t *testing.T) {
 		return
 	}
 
+	t.Run("SyncStandbyFindsTheCurrentPrimary", func(t *testing.T) {
+		// The inventory still says node1 is the primary: sync_standby asks
+		// the nodes and changes node2, the primary now.
+		out, code := c.pgplay(t, "role", "sync_standby", "-i", c.inv, "-e", "sync_standbys=node1,node3")
+		if code != 0 || c.ssn(t, "node2") != "FIRST 1 (node1, node3)" || c.syncStates(t, "node2") != "node1=sync,node3=potential" {
+			t.Errorf("sync_standbys=node1,node3 after the failover: exit %d, node2 %q, %s\n%s", code, c.ssn(t, "node2"), c.syncStates(t, "node2"), out)
+		}
+		out, code = c.pgplay(t, "role", "sync_standby", "-i", c.inv, "-e", "sync_standbys=node3,node1")
+		if code != 0 || c.syncStates(t, "node2") != "node1=potential,node3=sync" {
+			t.Errorf("back to node3,node1: exit %d, %s\n%s", code, c.syncStates(t, "node2"), out)
+		}
+	})
+
 	// From here on, which standby becomes the primary depends on the WAL
 	// each had received when the primary failed: the most advanced one is
 	// promoted (a standby with less WAL declines), ties go to the higher

@@ -132,7 +132,7 @@ func siteFaults(t *testing.T, h *labHosts, work, labInv string, site func(t *tes
 		thawed = true
 		t.Logf("site.yaml with backup1 hung: exit %d in %s", r.code, took.Round(time.Millisecond))
 		if r.code != 3 {
-			t.Errorf("exit %d, want 3 (a host was unreachable)\n%s", r.code, r.raw)
+			t.Errorf("exit %d, want 3 (a host was unreachable)\n%s", r.code, r.failures())
 		}
 		if got := r.recapOf(t, "backup1"); got["unreachable"] != 1 {
 			t.Errorf("backup1's recap %v, want unreachable=1\n%s", got, r.raw)
@@ -148,7 +148,7 @@ func siteFaults(t *testing.T, h *labHosts, work, labInv string, site func(t *tes
 		}
 		for _, n := range []string{"node1", "node2", "node3"} {
 			if got := r.recapOf(t, n); got["failed"] != 0 || got["unreachable"] != 0 || got["changed"] != 0 || got["ok"] == 0 {
-				t.Errorf("%s's recap %v, want ok>0 and nothing changed, failed or unreachable", n, got)
+				t.Errorf("%s's recap %v, want ok>0 and nothing changed, failed or unreachable; changes: %v\n%s", n, got, r.changes(), r.failures())
 			}
 		}
 		// Bounded by the connect timeout, not by the hang.

@@ -634,6 +634,25 @@ func TestSite(t *testing.T) {
 		}
 	})
 
+	t.Run("LoweringARestartSettingKeepsTheStandbysUp", func(t *testing.T) {
+		// max_connections back to 100: a standby must not restart with a
+		// value below its pg_control's (the primary's old 150) before it
+		// replayed the restarted primary's new one, or it cannot start.
+		var want []string
+		want = append(want, each(conf, "node1", "node2", "node3")...)
+		want = append(want, each("reload postgresql", "node1", "node2", "node3")...)
+		want = append(want, each("tell the health check that a planned restart comes", "node1")...)
+		want = append(want, each("restart postgresql on the primary", "node1")...)
+		want = append(want, each("restart postgresql on the standbys", "node2", "node3")...)
+		want = append(want, each("the planned restart is over", "node1")...)
+		settingsRun(t, `{}`, want, true)
+		for _, n := range []string{"node1", "node2", "node3"} {
+			if v := h.sql(n, "postgres", "SHOW max_connections"); v != "100" {
+				t.Errorf("%s: max_connections = %s after lowering it", n, v)
+			}
+		}
+	})
+
 	siteFaults(t, h, work, labInv, site, []string{"-e", "@" + secrets})
 }
 
