@@ -194,7 +194,14 @@ func siteFaults(t *testing.T, h *labHosts, work, labInv string, site func(t *tes
 				t.Errorf("%s: temporary files left after the interrupt:\n%s", n, left)
 			}
 		}
+		// The next run finds the files right but not in effect (the
+		// interrupted run's handlers never ran), and reloads.
 		r2 := site(t, labInv, settings...)
 		r2.requireOK(t, "site.yaml after the interrupted run")
+		for _, n := range []string{"node1", "node2", "node3"} {
+			if v := h.sql(n, "postgres", "SHOW work_mem"); v != "12MB" {
+				t.Errorf("%s: work_mem = %s after the run that followed the interrupted one, want 12MB", n, v)
+			}
+		}
 	})
 }
