@@ -4,6 +4,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/pgplay/pgplay/internal/tmpl"
 )
 
 func TestCheckTemplate(t *testing.T) {
@@ -61,5 +64,68 @@ func TestCheckTemplate(t *testing.T) {
 	}
 	if strings.Join(seen, "|") != "ok" {
 		t.Errorf("checked %q, want only the condition", seen)
+	}
+}
+
+func TestTemplatedRetriesAndDelay(t *testing.T) {
+	e := tmpl.New()
+	opt := Options{CheckTemplate: e.Check}
+	ts, err := ParseTasks("t.yaml", []byte(`- command: pg_isready
+  until: eq .r.rc 0
+  register: r
+  retries: "{{ .n }}"
+  delay: "{{ .d }}"
+- command: pg_isready
+  until: eq .r.rc 0
+  register: r
+  retries: "{{ .n }}"
+- command: pg_isready
+  until: "{{ eq .r.rc 0 }}"
+  register: r
+  delay: 1.5
+`), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := ts[0]; a.RetriesExpr != "{{ .n }}" || a.DelayExpr != "{{ .d }}" || a.Retries != 0 || a.Delay != 0 {
+		t.Errorf("templated retries/delay = %q %q %d %v", a.RetriesExpr, a.DelayExpr, a.Retries, a.Delay)
+	}
+	if b := ts[1]; b.RetriesExpr != "{{ .n }}" || b.DelayExpr != "" || b.Delay != 5*time.Second {
+		t.Errorf("templated retries, default delay = %q %q %v", b.RetriesExpr, b.DelayExpr, b.Delay)
+	}
+	if c := ts[2]; c.RetriesExpr != "" || c.Retries != 3 || c.Delay != 1500*time.Millisecond || c.Until != "{{ eq .r.rc 0 }}" {
+		t.Errorf("literal = %+v", c)
+	}
+
+	// A template's syntax is checked at parse time, at its position.
+	_, err = ParseTasks("t.yaml", []byte("- command: ls\n  until: \"true\"\n  retries: \"{{ .n \"\n"), opt)
+	wantErr(t, err, "t.yaml:3:12", "unclosed action", " ")
+	// A string that is not a template must still be a number.
+	_, err = ParseTasks("t.yaml", []byte("- command: ls\n  until: \"true\"\n  retries: many\n"), opt)
+	wantErr(t, err, "t.yaml:3:12", `retries must be a non-negative integer, not "many"`, `"{{ .n }}"`)
+	_, err = ParseTasks("t.yaml", []byte("- command: ls\n  until: \"true\"\n  delay: -1\n"), opt)
+	wantErr(t, err, "t.yaml:3:10", `delay must be a duration, not "-1"`, `"500ms"`)
+}
+
+func TestParseRetriesAndDelay(t *testing.T) {
+	for s, want := range map[string]int{"3": 3, " 0 ": 0} {
+		if n, ok := ParseRetries(s); !ok || n != want {
+			t.Errorf("ParseRetries(%q) = %d %v", s, n, ok)
+		}
+	}
+	for _, s := range []string{"-1", "1.5", "x", ""} {
+		if _, ok := ParseRetries(s); ok {
+			t.Errorf("ParseRetries(%q) accepted", s)
+		}
+	}
+	for s, want := range map[string]time.Duration{"5": 5 * time.Second, "0.25": 250 * time.Millisecond, "2m": 2 * time.Minute, "500ms": 500 * time.Millisecond} {
+		if d, ok := ParseDelay(s); !ok || d != want {
+			t.Errorf("ParseDelay(%q) = %v %v", s, d, ok)
+		}
+	}
+	for _, s := range []string{"-1", "-2s", "soon", ""} {
+		if _, ok := ParseDelay(s); ok {
+			t.Errorf("ParseDelay(%q) accepted", s)
+		}
 	}
 }

@@ -68,6 +68,9 @@ type parser struct {
 	src   *content.Source
 	chain []string         // files being read (include/import cycle detection)
 	roles map[string]*Role // roles already loaded, by Role.Dir
+	// loading are the roles being loaded, outermost first (dependency
+	// cycle detection).
+	loading []*Role
 }
 
 func newParser(opt Options) *parser {
@@ -338,7 +341,7 @@ func (p *parser) play(pc *pbctx, n *yaml.Node, ps []pair) (*Play, error) {
 		if err != nil {
 			return nil, err
 		}
-		play.Roles = refs
+		play.Roles = ExpandRoles(refs)
 	}
 	tc := &taskCtx{file: file, base: pc.at, src: pc.src}
 	for _, key := range []string{"pre_tasks", "tasks", "post_tasks"} {
@@ -462,14 +465,29 @@ func (p *parser) varsFiles(pc *pbctx, play *Play, n *yaml.Node) error {
 
 var roleNameRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
 
+// roleLookup says where a list of role entries is written and where the
+// roles it names are looked for.
+type roleLookup struct {
+	file string          // the file holding the list (for positions)
+	key  string          // "roles" or "dependencies"
+	base place           // relative names are resolved against it first
+	src  *content.Source // then looked up here
+}
+
 func (p *parser) roleRefs(pc *pbctx, n *yaml.Node) ([]*RoleRef, error) {
-	file := pc.at.display
+	return p.roleList(roleLookup{file: pc.at.display, key: "roles", base: pc.at, src: pc.roles}, n)
+}
+
+// roleList parses a list of role entries (a play's roles:, a role's
+// dependencies:) and loads the roles.
+func (p *parser) roleList(lk roleLookup, n *yaml.Node) ([]*RoleRef, error) {
+	file := lk.file
 	n = deref(n)
 	if isNull(n) {
 		return nil, nil
 	}
 	if n.Kind != yaml.SequenceNode {
-		return nil, errAt(file, n, "list the roles: `- postgres` or `- role: postgres` with params", "roles must be a list, not a %s", kindName(n))
+		return nil, errAt(file, n, "list the roles: `- postgres` or `- role: postgres` with params", "%s must be a list, not a %s", lk.key, kindName(n))
 	}
 	var out []*RoleRef
 	for _, it := range n.Content {
@@ -544,12 +562,17 @@ func (p *parser) roleRefs(pc *pbctx, n *yaml.Node) ([]*RoleRef, error) {
 		if err := checkRoleName(file, nameNode, ref.Name); err != nil {
 			return nil, err
 		}
-		role, err := p.loadRole(ref.Name, pc.at, pc.roles)
+		role, err := p.loadRole(ref.Name, lk.base, lk.src)
 		if err != nil {
 			var nf *roleNotFound
 			if errors.As(err, &nf) {
 				return nil, errAt(file, nameNode, "looked for "+strings.Join(nf.tried, ", ")+"; create the role there or fix the name",
 					"role %q not found", ref.Name)
+			}
+			var cyc *roleCycle
+			if errors.As(err, &cyc) {
+				return nil, errAt(file, nameNode, "remove one of these dependencies: a role cannot depend on itself, directly or through other roles",
+					"role dependency cycle: %s", strings.Join(cyc.chain, " -> "))
 			}
 			return nil, err
 		}
@@ -580,8 +603,9 @@ func (e *roleNotFound) Error() string {
 
 func (e *roleNotFound) Unwrap() error { return content.ErrNotFound }
 
-// LoadRole loads roles/NAME/{tasks,handlers,defaults}/main.yaml (.yml is
-// accepted too) through opt.Source.
+// LoadRole loads roles/NAME/{tasks,handlers,defaults,meta}/main.yaml (.yml
+// is accepted too) through opt.Source, and the roles meta/main.yaml names as
+// dependencies.
 func LoadRole(name string, opt Options) (*Role, error) {
 	if !roleNameRE.MatchString(name) || strings.Contains(name, "..") {
 		return nil, fmt.Errorf("invalid role name %q: a role name is letters, digits, _ . and - (the directory under roles/)", name)
@@ -597,7 +621,9 @@ func LoadRole(name string, opt Options) (*Role, error) {
 
 // RoleRefFor makes a role reference for `pgplay role NAME`: the role loaded
 // through opt.Source, with params as its role params. Handlers a task of the
-// role notifies must be the role's own.
+// role notifies must be the role's own or its dependencies'. The role's
+// dependencies are in ref.Role.Dependencies: ExpandRoles([]*RoleRef{ref})
+// is the list of roles to run (the runner's Prepare expands a play's roles).
 func RoleRefFor(name string, params map[string]any, opt Options) (*RoleRef, error) {
 	role, err := LoadRole(name, opt)
 	if err != nil {
@@ -613,7 +639,7 @@ func RoleRefFor(name string, params map[string]any, opt Options) (*RoleRef, erro
 			ref.Params[k] = v
 		}
 	}
-	play := &Play{Roles: []*RoleRef{ref}}
+	play := &Play{Roles: ExpandRoles([]*RoleRef{ref})}
 	if err := checkNotify(play); err != nil {
 		return nil, err
 	}
@@ -659,10 +685,21 @@ func (p *parser) loadRole(name string, base place, src *content.Source) (*Role, 
 		roleDir = place{dir: filepath.Dir(tasksDir)}
 		role.Dir = roleDir.dir
 	}
+	for i, r := range p.loading {
+		if r.Dir == role.Dir {
+			var chain []string
+			for _, x := range p.loading[i:] {
+				chain = append(chain, x.Name)
+			}
+			return nil, &roleCycle{chain: append(chain, name)}
+		}
+	}
 	if r, ok := p.roles[role.Dir]; ok {
 		return r, nil
 	}
 	p.roles[role.Dir] = role
+	p.loading = append(p.loading, role)
+	defer func() { p.loading = p.loading[:len(p.loading)-1] }()
 
 	// defaults
 	if b, pl, ok, err := p.roleFile(roleDir, src, "defaults"); err != nil {
@@ -679,6 +716,15 @@ func (p *parser) loadRole(name string, base place, src *content.Source) (*Role, 
 	}
 	if role.Defaults == nil {
 		role.Defaults = map[string]any{}
+	}
+
+	// meta: dependencies
+	if b, pl, ok, err := p.roleFile(roleDir, src, "meta"); err != nil {
+		return nil, err
+	} else if ok {
+		if err := p.roleMeta(role, pl.display, b, base, src); err != nil {
+			return nil, err
+		}
 	}
 
 	// tasks

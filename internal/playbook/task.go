@@ -167,7 +167,7 @@ func (p *parser) task(tc *taskCtx, n *yaml.Node) (*Task, error) {
 		switch {
 		case q.Key == "when" || q.Key == "changed_when" || q.Key == "failed_when" || q.Key == "until":
 			err = p.checkTemplates(tc.file, q.V, true)
-		case q.Key == "loop" || q.Key == "with_items" || q.Key == "delegate_to" || q.Key == "args":
+		case q.Key == "loop" || q.Key == "with_items" || q.Key == "delegate_to" || q.Key == "args" || q.Key == "retries" || q.Key == "delay":
 			err = p.checkTemplates(tc.file, q.V, false)
 		case !t.IsBlock() && moduleName(q.Key) == t.Module:
 			err = p.checkTemplates(tc.file, q.V, false)
@@ -294,9 +294,17 @@ func (p *parser) parseTask(tc *taskCtx, n *yaml.Node) (*Task, error) {
 				t.Until = cs[0]
 			}
 		case "retries":
-			t.Retries, err = intValue(file, q.V, "retries")
+			if s, ok := templateScalar(q.V); ok {
+				t.RetriesExpr = s
+			} else {
+				t.Retries, err = intValue(file, q.V, "retries")
+			}
 		case "delay":
-			t.Delay, err = durationValue(file, q.V, "delay")
+			if s, ok := templateScalar(q.V); ok {
+				t.DelayExpr = s
+			} else {
+				t.Delay, err = durationValue(file, q.V, "delay")
+			}
 		case "run_once":
 			t.RunOnce, err = boolValue(file, q.V, "run_once")
 		case "delegate_to":

@@ -77,15 +77,27 @@ type RoleRef struct {
 	// BecomeUser is the role entry's become_user ("" = not set).
 	BecomeUser string
 	Role       *Role
+	// DependencyOf is, for a role that runs because another role lists it
+	// under `dependencies:` in its meta/main.yaml, the reference of that
+	// role (nil for a role the play lists). Such a reference inherits the
+	// when, tags, become and become_user of the role that pulled it in.
+	DependencyOf *RoleRef
 }
 
-// Role is a loaded role: roles/NAME/{tasks,handlers,defaults}/main.yaml.
+// Role is a loaded role: roles/NAME/{tasks,handlers,defaults,meta}/main.yaml.
 type Role struct {
 	Name     string
 	Dir      string // disk dir of the role, or "embedded:roles/NAME"
 	Defaults map[string]any
 	Tasks    []*Task
 	Handlers []*Task
+	// Dependencies are the roles meta/main.yaml lists under
+	// `dependencies:`, as written there (each loaded). ExpandRoles puts
+	// them before the role in a play.
+	Dependencies []*RoleRef
+	// AllowDuplicates is meta/main.yaml's allow_duplicates: the role may
+	// run more than once in a play with the same params.
+	AllowDuplicates bool
 }
 
 // Task is one task, handler, or block.
@@ -119,6 +131,14 @@ type Task struct {
 	NoLog        bool
 	CheckMode    *bool // check_mode: false runs a command in check mode too
 	Vars         map[string]any
+
+	// RetriesExpr and DelayExpr are retries: and delay: when written as a
+	// template ("{{ .n }}"), "" otherwise. The runner renders them on each
+	// host (and loop item) when the task runs; Retries and Delay are then
+	// not used. The rendered value follows the literal rules (ParseRetries,
+	// ParseDelay).
+	RetriesExpr string
+	DelayExpr   string
 
 	// Block: Block is non-nil for a block task.
 	Block  []*Task

@@ -433,33 +433,57 @@ func describe(n *yaml.Node) string {
 	return "a " + kindName(n)
 }
 
+// templateScalar returns a string scalar that holds a template.
+func templateScalar(n *yaml.Node) (string, bool) {
+	n = deref(n)
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str" && strings.Contains(n.Value, "{{") {
+		return n.Value, true
+	}
+	return "", false
+}
+
+// ParseRetries reads a retries: value: a non-negative whole number.
+func ParseRetries(s string) (int, bool) {
+	i, err := strconv.Atoi(strings.TrimSpace(s))
+	return i, err == nil && i >= 0
+}
+
+// ParseDelay reads a delay: value: seconds (5, 1.5) or a Go duration
+// ("500ms", "2m"), not negative.
+func ParseDelay(s string) (time.Duration, bool) {
+	s = strings.TrimSpace(s)
+	if i, err := strconv.Atoi(s); err == nil && i >= 0 {
+		return time.Duration(i) * time.Second, true
+	}
+	if f, err := strconv.ParseFloat(s, 64); err == nil && f >= 0 {
+		return time.Duration(f * float64(time.Second)), true
+	}
+	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+		return d, true
+	}
+	return 0, false
+}
+
 // intValue reads a non-negative integer.
 func intValue(file string, n *yaml.Node, key string) (int, error) {
 	n = deref(n)
 	if n.Kind == yaml.ScalarNode {
-		if i, err := strconv.Atoi(strings.TrimSpace(n.Value)); err == nil && i >= 0 {
+		if i, ok := ParseRetries(n.Value); ok {
 			return i, nil
 		}
 	}
-	return 0, errAt(file, n, "write a whole number such as 3", "%s must be a non-negative integer, not %s", key, describe(n))
+	return 0, errAt(file, n, "write a whole number such as 3, or a template giving one: \"{{ .n }}\"", "%s must be a non-negative integer, not %s", key, describe(n))
 }
 
 // durationValue reads seconds (int) or a Go duration string ("500ms", "1m").
 func durationValue(file string, n *yaml.Node, key string) (time.Duration, error) {
 	n = deref(n)
 	if n.Kind == yaml.ScalarNode {
-		s := strings.TrimSpace(n.Value)
-		if i, err := strconv.Atoi(s); err == nil && i >= 0 {
-			return time.Duration(i) * time.Second, nil
-		}
-		if f, err := strconv.ParseFloat(s, 64); err == nil && f >= 0 {
-			return time.Duration(f * float64(time.Second)), nil
-		}
-		if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+		if d, ok := ParseDelay(n.Value); ok {
 			return d, nil
 		}
 	}
-	return 0, errAt(file, n, "write seconds (5) or a duration (\"500ms\", \"2m\")", "%s must be a duration, not %s", key, describe(n))
+	return 0, errAt(file, n, "write seconds (5) or a duration (\"500ms\", \"2m\"), or a template giving one: \"{{ .d }}\"", "%s must be a duration, not %s", key, describe(n))
 }
 
 // stringList reads a string or a list of strings; null gives nil.

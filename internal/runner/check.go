@@ -155,6 +155,15 @@ func (r *Runner) checkTemplates(pb *playbook.Playbook) error {
 			if u := unknown(valueRefs(t.Loop)); len(u) > 0 {
 				return report(t.Pos, fmt.Sprintf("task %q loop", taskName(t)), u)
 			}
+			for _, k := range []struct{ key, expr string }{{"retries", t.RetriesExpr}, {"delay", t.DelayExpr}} {
+				if u := unknown(valueRefs(k.expr)); len(u) > 0 {
+					pos := t.Pos
+					if p, ok := t.KeyPos[k.key]; ok {
+						pos = p
+					}
+					return report(pos, fmt.Sprintf("task %q %s", taskName(t), k.key), u)
+				}
+			}
 			if t.Module == "template" {
 				if err := r.checkTemplateFile(t, role, known, unknown, report); err != nil {
 					return err

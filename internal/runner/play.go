@@ -2,6 +2,8 @@ package runner
 
 import (
 	"context"
+	"path/filepath"
+	"sync"
 
 	"github.com/pgplay/pgplay/internal/playbook"
 	"github.com/pgplay/pgplay/internal/report"
@@ -18,6 +20,12 @@ type playRun struct {
 	handler       []*playbook.Task // all handlers, in order
 	hRole         map[*playbook.Task]*playbook.RoleRef
 	rolesDefaults map[string]any // all roles' defaults, merged in role order
+
+	playHosts   []any  // .play_hosts
+	playbookDir string // .playbook_dir ("" = none)
+
+	staticMu sync.Mutex
+	static   map[staticKey]*staticVars // see staticVars
 }
 
 // inherit is what enclosing blocks and roles pass down to tasks.
@@ -58,6 +66,14 @@ func (r *Runner) runPlay(ctx context.Context, pb *playbook.Playbook, p *playbook
 		r.emit(report.Event{Kind: report.Warning, Msg: "play " + p.Name + ": no hosts matched (or all failed earlier); skipping"})
 		return
 	}
+	pr.playHosts = make([]any, len(pr.hosts))
+	for i, h := range pr.hosts {
+		pr.playHosts[i] = h.host.Name
+	}
+	if pb != nil && pb.File != "" {
+		pr.playbookDir = filepath.Dir(pb.File)
+	}
+	pr.static = map[staticKey]*staticVars{}
 	pr.rolesDefaults = map[string]any{}
 	for _, rr := range p.Roles {
 		if rr.Role == nil {
@@ -72,6 +88,9 @@ func (r *Runner) runPlay(ctx context.Context, pb *playbook.Playbook, p *playbook
 			continue
 		}
 		for _, h := range rr.Role.Handlers {
+			if _, dup := pr.hRole[h]; dup {
+				continue // a role that runs twice (allow_duplicates) has its handlers once
+			}
 			pr.handler = append(pr.handler, h)
 			pr.hRole[h] = rr
 		}
@@ -118,6 +137,9 @@ func (pr *playRun) runBatch(ctx context.Context) {
 		in.tags = append(append([]string(nil), base.tags...), rr.Tags...)
 		if rr.Become != nil {
 			in.become = rr.Become
+		}
+		if rr.BecomeUser != "" {
+			in.becomeUser = rr.BecomeUser
 		}
 		pr.section(ctx, rr.Role.Tasks, in)
 	}

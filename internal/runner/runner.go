@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -70,6 +71,14 @@ type Runner struct {
 	hosts      map[string]*hostState // per-run host state
 	secretVars map[string]bool
 	order      []string
+	extraTmpl  []string // keys of ExtraVars whose values hold templates
+	forks      *workers // run a task on hosts, at most Forks at once
+
+	// .hostvars, kept up to date as hosts change (see hostvars.go).
+	hvMu    sync.Mutex
+	hvHosts map[string]map[string]any // each inventory host's entry; never changed once stored
+	hvSnap  map[string]any            // the current .hostvars; nil when an entry changed since
+	groups  map[string]any            // .groups (the inventory does not change)
 }
 
 // hostState is what the run knows of one host across plays.
@@ -81,6 +90,14 @@ type hostState struct {
 	failed      bool // failed in an earlier task: out of the run
 	unreachable bool
 	mu          sync.Mutex
+
+	// Kept with vars and facts (under mu), so that building a task's
+	// variables need not search every value for templates.
+	tmplKeys  map[string]bool // keys of vars whose values hold templates
+	factsTmpl bool            // facts hold a template
+
+	groupNames []any  // .group_names
+	shortName  string // .inventory_hostname_short
 }
 
 // New returns a runner.
@@ -98,6 +115,11 @@ func New(opt Options) *Runner {
 		opt.Sink = report.Multi{}
 	}
 	r := &Runner{opt: opt, eng: tmpl.New(), red: opt.Redactor, hosts: map[string]*hostState{}}
+	for k, x := range opt.ExtraVars {
+		if hasTemplate(x) {
+			r.extraTmpl = append(r.extraTmpl, k)
+		}
+	}
 	return r
 }
 
@@ -115,7 +137,17 @@ func (r *Runner) emit(e report.Event) {
 func (r *Runner) state(h *inventory.Host) *hostState {
 	hs, ok := r.hosts[h.Name]
 	if !ok {
-		hs = &hostState{host: h, facts: map[string]any{}, vars: map[string]any{}, stats: &report.Stats{}}
+		hs = &hostState{host: h, facts: map[string]any{}, vars: map[string]any{}, stats: &report.Stats{},
+			tmplKeys: map[string]bool{}, shortName: strings.SplitN(h.Name, ".", 2)[0]}
+		hs.groupNames = make([]any, 0, len(h.Groups))
+		for _, g := range h.Groups {
+			if g != "all" && g != "ungrouped" {
+				hs.groupNames = append(hs.groupNames, g)
+			}
+		}
+		// Shared by every task: no spare capacity, so that a template's
+		// `append .group_names x` copies rather than writes into it.
+		hs.groupNames = slices.Clip(hs.groupNames)
 		r.hosts[h.Name] = hs
 		r.order = append(r.order, h.Name)
 	}
@@ -124,7 +156,8 @@ func (r *Runner) state(h *inventory.Host) *hostState {
 
 // Prepare checks everything that can be checked before any host is touched:
 // host patterns of every play and --limit, the secrets to redact. It returns
-// the first problem found.
+// the first problem found. It puts each play's role dependencies in its
+// Roles (playbook.ExpandRoles).
 func (r *Runner) Prepare(pb *playbook.Playbook) error {
 	inv := r.opt.Inventory
 	if r.opt.Limit != "" {
@@ -133,6 +166,9 @@ func (r *Runner) Prepare(pb *playbook.Playbook) error {
 		}
 	}
 	for _, p := range pb.Plays {
+		// Roles run after their dependencies (a play parsed by
+		// playbook.Load has them already; `pgplay role NAME` builds one).
+		p.Roles = playbook.ExpandRoles(p.Roles)
 		if _, err := inv.Select(p.Hosts); err != nil {
 			return &playbook.Error{Pos: p.Pos, Msg: fmt.Sprintf("play %q: hosts: %v", playName(p), err), Hint: "use a host or group defined in the inventory, or `all`"}
 		}
@@ -172,9 +208,10 @@ func (r *Runner) Run(ctx context.Context, pb *playbook.Playbook) *Outcome {
 	defer cancel()
 	finished := make(chan struct{})
 	defer close(finished)
+	interrupted := ctx.Done() // ctx is reassigned below
 	go func() {
 		select {
-		case <-ctx.Done():
+		case <-interrupted:
 			select {
 			case <-time.After(grace):
 				cancel()
@@ -184,6 +221,8 @@ func (r *Runner) Run(ctx context.Context, pb *playbook.Playbook) *Outcome {
 		}
 	}()
 	ctx = execCtx
+	r.forks = newWorkers(r.opt.Forks)
+	defer r.forks.close()
 	r.emit(report.Event{Kind: report.RunStart, Msg: pb.File})
 	out := &Outcome{}
 	for _, p := range pb.Plays {

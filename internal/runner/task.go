@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 	"sync"
@@ -27,6 +28,7 @@ type taskCtx struct {
 	hostvars map[string]any
 	groups   map[string]any
 	label    string // "role : name"
+	files    fileCache
 }
 
 const noLogMsg = "the output has been hidden due to no_log: true"
@@ -70,7 +72,7 @@ func (pr *playRun) runTask(ctx context.Context, t *playbook.Task, hosts []*hostS
 		return pr.meta(ctx, t, hosts)
 	}
 	tc := &taskCtx{t: t, in: in}
-	tc.hostvars, tc.groups = pr.hostvarsSnapshot()
+	tc.hostvars, tc.groups = r.hostvarsSnapshot()
 	name := t.Name
 	if name == "" {
 		name = t.Module
@@ -96,21 +98,18 @@ func (pr *playRun) runTask(ctx context.Context, t *playbook.Task, hosts []*hostS
 		runHosts = hosts[:1]
 	}
 	outs := make([]hostOutcome, len(runHosts))
-	sem := make(chan struct{}, r.opt.Forks)
 	var wg sync.WaitGroup
 	prog := newProgress()
 	done := make(chan struct{})
 	go pr.showProgress(tc, prog, done)
 	for i, h := range runHosts {
 		wg.Add(1)
-		sem <- struct{}{}
-		go func(i int, h *hostState) {
+		r.forks.do(func() {
 			defer wg.Done()
-			defer func() { <-sem }()
 			prog.start(h.host.Name)
 			defer prog.end(h.host.Name)
 			outs[i] = pr.runOnHost(ctx, tc, h)
-		}(i, h)
+		})
 	}
 	wg.Wait()
 	close(done)
@@ -128,7 +127,8 @@ func (pr *playRun) runTask(ctx context.Context, t *playbook.Task, hosts []*hostS
 			if t.Register != "" {
 				if v, ok := first.vars[t.Register]; ok {
 					h.mu.Lock()
-					h.vars[t.Register] = v
+					h.setVar(t.Register, v)
+					r.hostChanged(h, []string{t.Register}, false)
 					h.mu.Unlock()
 				}
 			}
@@ -203,10 +203,7 @@ func (pr *playRun) runOnHost(ctx context.Context, tc *taskCtx, h *hostState) hos
 		if pr.r.stopped() {
 			break
 		}
-		iv := make(map[string]any, len(vars)+1)
-		for k, v := range vars {
-			iv[k] = v
-		}
+		iv := maps.Clone(vars)
 		iv[loopVar] = item
 		ok, err := pr.when(conds, t, iv)
 		var res *modules.Result
@@ -314,9 +311,12 @@ func (pr *playRun) execute(ctx context.Context, tc *taskCtx, h *hostState, vars 
 		},
 		Find: pr.finder(tc),
 	}
-	retries := 0
+	retries, delay := 0, time.Duration(0)
 	if t.Until != "" {
-		retries = t.Retries
+		var err error
+		if retries, delay, err = r.retryParams(t, h.host.Name, vars); err != nil {
+			return failResult(err), false
+		}
 	}
 	var res *modules.Result
 	for attempt := 0; ; attempt++ {
@@ -363,7 +363,7 @@ func (pr *playRun) execute(ctx context.Context, tc *taskCtx, h *hostState, vars 
 			return failResult(ctx.Err()), false
 		case <-r.stop.Done():
 			return failResult(fmt.Errorf("%s: interrupted while waiting for until: %s", where, t.Until)), false
-		case <-time.After(t.Delay):
+		case <-time.After(delay):
 		}
 	}
 	if t.ChangedWhen != nil || t.FailedWhen != nil {
@@ -399,11 +399,73 @@ func (pr *playRun) execute(ctx context.Context, tc *taskCtx, h *hostState, vars 
 	return res, false
 }
 
-func withResult(vars map[string]any, register string, res *modules.Result) map[string]any {
-	out := make(map[string]any, len(vars)+1)
-	for k, v := range vars {
-		out[k] = v
+// retryParams returns a task's retries and delay on host: as written, or
+// rendered from their templates with vars.
+func (r *Runner) retryParams(t *playbook.Task, host string, vars map[string]any) (int, time.Duration, error) {
+	retries, delay := t.Retries, t.Delay
+	bad := func(key, expr string, v any, want, hint string) error {
+		at := t.Pos
+		if p, ok := t.KeyPos[key]; ok {
+			at = p
+		}
+		return fmt.Errorf("%s: task %q: host %s: %s must be %s, not %q (rendered from %q); hint: %s",
+			at, taskName(t), host, key, want, fmt.Sprint(v), expr, hint)
 	}
+	if t.RetriesExpr != "" {
+		v, err := r.eng.RenderValue(taskWhere(t)+" retries", t.RetriesExpr, vars)
+		if err != nil {
+			return 0, 0, err
+		}
+		n, ok := retriesOf(v)
+		if !ok {
+			return 0, 0, bad("retries", t.RetriesExpr, v, "a non-negative whole number",
+				"the template must give a count such as 3 (an int, or a string of digits)")
+		}
+		retries = n
+	}
+	if t.DelayExpr != "" {
+		v, err := r.eng.RenderValue(taskWhere(t)+" delay", t.DelayExpr, vars)
+		if err != nil {
+			return 0, 0, err
+		}
+		d, ok := delayOf(v)
+		if !ok {
+			return 0, 0, bad("delay", t.DelayExpr, v, "a duration",
+				`the template must give seconds (5, 1.5) or a duration ("500ms", "2m")`)
+		}
+		delay = d
+	}
+	return retries, delay, nil
+}
+
+// retriesOf reads a rendered retries value.
+func retriesOf(v any) (int, bool) {
+	switch x := v.(type) {
+	case int:
+		return x, x >= 0
+	case float64:
+		return int(x), x >= 0 && x == float64(int(x))
+	case string:
+		return playbook.ParseRetries(x)
+	}
+	return 0, false
+}
+
+// delayOf reads a rendered delay value: seconds or a duration string.
+func delayOf(v any) (time.Duration, bool) {
+	switch x := v.(type) {
+	case int:
+		return time.Duration(x) * time.Second, x >= 0
+	case float64:
+		return time.Duration(x * float64(time.Second)), x >= 0
+	case string:
+		return playbook.ParseDelay(x)
+	}
+	return 0, false
+}
+
+func withResult(vars map[string]any, register string, res *modules.Result) map[string]any {
+	out := maps.Clone(vars)
 	if register != "" {
 		out[register] = resultMap(res)
 	}
@@ -453,21 +515,29 @@ func (pr *playRun) finish(h *hostState, ev report.Event, tc *taskCtx, res *modul
 		reg["results"] = loopResults
 	}
 	h.mu.Lock()
+	var changed []string
 	if t.Register != "" {
-		h.vars[t.Register] = reg
+		h.setVar(t.Register, reg)
+		changed = append(changed, t.Register)
 	}
+	newFacts := false
 	if !res.Failed && t.Module == "setup" {
 		if f, ok := res.Data["facts"].(map[string]any); ok {
-			h.facts = f
+			h.setFacts(f)
+			newFacts = true
 		}
 	}
 	if !res.Failed {
 		for k, v := range res.Facts {
-			h.vars[k] = v
+			h.setVar(k, v)
+			changed = append(changed, k)
 			if pr.r.isSecretName(k) {
 				pr.r.addSecretValue(v)
 			}
 		}
+	}
+	if len(changed) > 0 || newFacts {
+		pr.r.hostChanged(h, changed, newFacts)
 	}
 	switch {
 	case res.Failed && !ignored:
@@ -621,9 +691,49 @@ func (pr *playRun) target(ctx context.Context, tc *taskCtx, h *hostState, vars m
 	return tg, nil
 }
 
+// fileCache holds the files a task looked up, so that its hosts read each
+// file once. It lasts one task, not the run: an earlier task may have
+// written the file on the controller.
+type fileCache struct {
+	mu sync.Mutex
+	m  map[string]*foundFile
+}
+
+type foundFile struct {
+	once sync.Once
+	data []byte
+	path string
+	err  error
+}
+
+// get returns the file named key, calling load the first time.
+func (c *fileCache) get(key string, load func() ([]byte, string, error)) ([]byte, string, error) {
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = map[string]*foundFile{}
+	}
+	f := c.m[key]
+	if f == nil {
+		f = &foundFile{}
+		c.m[key] = f
+	}
+	c.mu.Unlock()
+	f.once.Do(func() { f.data, f.path, f.err = load() })
+	return f.data, f.path, f.err
+}
+
 // finder looks content up for a task: the role's templates/NAME or files/NAME
-// dirs, then the role's own dir, then the top-level dir.
+// dirs, then the role's own dir, then the top-level dir. The task's hosts
+// share what it finds (the data must not be changed).
 func (pr *playRun) finder(tc *taskCtx) func(kind, name string) ([]byte, string, error) {
+	find := pr.findFile(tc)
+	return func(kind, name string) ([]byte, string, error) {
+		return tc.files.get(kind+"\x00"+name, func() ([]byte, string, error) { return find(kind, name) })
+	}
+}
+
+// findFile is finder without the cache.
+func (pr *playRun) findFile(tc *taskCtx) func(kind, name string) ([]byte, string, error) {
 	src := pr.r.opt.Source
 	return func(kind, name string) ([]byte, string, error) {
 		var cands []string

@@ -4,37 +4,102 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
+	"maps"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/pgplay/pgplay/internal/playbook"
 	"github.com/pgplay/pgplay/internal/transport"
 	"github.com/pgplay/pgplay/modules"
 )
 
-// vars builds the variables a task sees on host h, lowest precedence first:
-// role defaults, inventory (all < groups < host), facts, play vars,
-// vars_files, role params, block vars, task vars, registered results and
-// set_fact, extra vars. Magic variables come last.
-func (pr *playRun) vars(h *hostState, tc *taskCtx) map[string]any {
-	r := pr.r
-	v := make(map[string]any, 64)
-	put := func(m map[string]any) {
+// staticKey names the variables of a play that do not change from task to
+// task on one host: they depend on the host and on the task's role (its
+// defaults are on top of the other roles').
+type staticKey struct {
+	h    *hostState
+	role *playbook.Role // nil for tasks outside roles
+}
+
+// staticVars are levels 1-4, 6 and 7 of docs/variables.md merged for a
+// play, a host and a role: role defaults (the role's own on top),
+// inventory, play vars and vars files. Never changed once built.
+type staticVars struct {
+	vars      map[string]any
+	templated []string // keys whose values hold templates
+	factsSet  bool     // play vars or vars files define "facts", hiding the host's
+}
+
+// staticFor returns (building it on first use) the static variables of
+// host h for tasks of role (nil: not in a role).
+func (pr *playRun) staticFor(h *hostState, role *playbook.Role) *staticVars {
+	key := staticKey{h: h, role: role}
+	pr.staticMu.Lock()
+	defer pr.staticMu.Unlock()
+	if sv, ok := pr.static[key]; ok {
+		return sv
+	}
+	var own map[string]any
+	if role != nil {
+		own = role.Defaults
+	}
+	p := pr.play
+	v := make(map[string]any, len(pr.rolesDefaults)+len(own)+len(h.host.Vars)+len(p.Vars)+len(p.VarsFromFiles)+16)
+	for _, m := range []map[string]any{pr.rolesDefaults, own, h.host.Vars, p.Vars, p.VarsFromFiles} {
 		for k, x := range m {
 			v[k] = x
 		}
 	}
-	put(pr.rolesDefaults)
-	if tc.in.role != nil && tc.in.role.Role != nil {
-		put(tc.in.role.Role.Defaults)
+	sv := &staticVars{vars: v}
+	_, inPlay := p.Vars["facts"]
+	_, inFiles := p.VarsFromFiles["facts"]
+	sv.factsSet = inPlay || inFiles
+	for k, x := range v {
+		if hasTemplate(x) {
+			sv.templated = append(sv.templated, k)
+		}
 	}
-	put(h.host.Vars)
+	pr.static[key] = sv
+	return sv
+}
+
+// vars builds the variables a task sees on host h, lowest precedence first:
+// role defaults, inventory (all < groups < host), facts, play vars,
+// vars_files, role params, block vars, task vars, registered results and
+// set_fact, extra vars. Magic variables come last.
+//
+// The levels that are the same for every task of the play on h (role
+// defaults to vars files, less facts) are merged once (staticFor); each
+// task starts from a copy and puts the others on top.
+func (pr *playRun) vars(h *hostState, tc *taskCtx) map[string]any {
+	r := pr.r
+	var role *playbook.Role
+	if tc.in.role != nil {
+		role = tc.in.role.Role
+	}
+	sv := pr.staticFor(h, role)
+	v := maps.Clone(sv.vars)
+	// Keys that may hold templates, for resolve: a superset is fine.
+	cand := make([]string, 0, len(sv.templated)+8)
+	cand = append(cand, sv.templated...)
+	put := func(m map[string]any) {
+		for k, x := range m {
+			v[k] = x
+			if hasTemplate(x) {
+				cand = append(cand, k)
+			}
+		}
+	}
 	h.mu.Lock()
-	v["facts"] = h.facts
+	if !sv.factsSet {
+		// Facts sit between the inventory and play vars.
+		v["facts"] = h.facts
+		if h.factsTmpl {
+			cand = append(cand, "facts")
+		}
+	}
 	h.mu.Unlock()
-	put(pr.play.Vars)
-	put(pr.play.VarsFromFiles)
 	if tc.in.role != nil {
 		put(tc.in.role.Params)
 	}
@@ -43,45 +108,45 @@ func (pr *playRun) vars(h *hostState, tc *taskCtx) map[string]any {
 	}
 	put(tc.t.Vars)
 	h.mu.Lock()
-	put(h.vars)
+	for k, x := range h.vars {
+		v[k] = x
+	}
+	for k := range h.tmplKeys {
+		cand = append(cand, k)
+	}
 	h.mu.Unlock()
-	put(r.opt.ExtraVars)
+	for k, x := range r.opt.ExtraVars {
+		v[k] = x
+	}
+	cand = append(cand, r.extraTmpl...)
 
 	v["inventory_hostname"] = h.host.Name
-	v["inventory_hostname_short"] = strings.SplitN(h.host.Name, ".", 2)[0]
+	v["inventory_hostname_short"] = h.shortName
 	v["hostvars"] = tc.hostvars
 	v["groups"] = tc.groups
-	gn := make([]any, 0, len(h.host.Groups))
-	for _, g := range h.host.Groups {
-		if g != "all" && g != "ungrouped" {
-			gn = append(gn, g)
-		}
-	}
-	v["group_names"] = gn
-	ph := make([]any, 0, len(pr.hosts))
-	for _, x := range pr.hosts {
-		ph = append(ph, x.host.Name)
-	}
-	v["play_hosts"] = ph
+	v["group_names"] = h.groupNames
+	v["play_hosts"] = pr.playHosts
 	v["check_mode"] = r.opt.Check
 	v["diff_mode"] = r.opt.Diff
 	if tc.in.role != nil {
 		v["role_name"] = tc.in.role.Name
 	}
-	if pr.pb != nil && pr.pb.File != "" {
-		v["playbook_dir"] = filepath.Dir(pr.pb.File)
+	if pr.playbookDir != "" {
+		v["playbook_dir"] = pr.playbookDir
 	}
-	r.resolve(v)
+	r.resolve(v, cand)
 	return v
 }
 
 // resolve renders variables whose values hold templates, in a few passes so
 // that variables may refer to other variables. A value that cannot be
-// rendered yet (it refers to something undefined) is left as written.
-func (r *Runner) resolve(v map[string]any) {
+// rendered yet (it refers to something undefined) is left as written. keys
+// are the variables that may hold templates (others are not looked at).
+func (r *Runner) resolve(v map[string]any, keys []string) {
 	for pass := 0; pass < 8; pass++ {
 		progress, left := false, 0
-		for k, x := range v {
+		for _, k := range keys {
+			x := v[k]
 			if k == "hostvars" || k == "groups" || !hasTemplate(x) {
 				continue
 			}
@@ -161,41 +226,6 @@ func hasTemplate(x any) bool {
 	return false
 }
 
-// hostvarsSnapshot returns .hostvars (each inventory host's inventory vars,
-// facts and registered results) and .groups.
-func (pr *playRun) hostvarsSnapshot() (map[string]any, map[string]any) {
-	r := pr.r
-	inv := r.opt.Inventory
-	hv := make(map[string]any, len(inv.Hosts))
-	for name, h := range inv.Hosts {
-		m := make(map[string]any, len(h.Vars)+8)
-		for k, x := range h.Vars {
-			m[k] = x
-		}
-		m["inventory_hostname"] = name
-		if hs, ok := r.hosts[name]; ok {
-			hs.mu.Lock()
-			m["facts"] = hs.facts
-			for k, x := range hs.vars {
-				m[k] = x
-			}
-			hs.mu.Unlock()
-		} else {
-			m["facts"] = map[string]any{}
-		}
-		hv[name] = m
-	}
-	groups := map[string]any{}
-	for g, members := range inv.GroupMembers() {
-		l := make([]any, len(members))
-		for i, n := range members {
-			l[i] = n
-		}
-		groups[g] = l
-	}
-	return hv, groups
-}
-
 // connConfig builds the transport config of host name from its variables.
 func (r *Runner) connConfig(name string, vars map[string]any) (transport.Config, error) {
 	cfg, err := transport.ConfigFromVars(name, vars)
@@ -204,14 +234,29 @@ func (r *Runner) connConfig(name string, vars map[string]any) (transport.Config,
 	return cfg, err
 }
 
-var secretName = regexp.MustCompile(`(?i)(password|passwd|secret|token)`)
-
+// isSecretName says whether variable k holds a secret: its name contains
+// password, passwd, secret or token (in any case), or a play lists it in
+// secret_vars.
 func (r *Runner) isSecretName(k string) bool {
-	if secretName.MatchString(k) {
+	if r.secretVars[k] {
 		return true
 	}
-	return r.secretVars[k]
+	for i := 0; i < len(k); i++ {
+		if k[i] >= utf8.RuneSelf {
+			// Unicode case folding (ſ is s, K is k): the regexp.
+			return secretName.MatchString(k)
+		}
+	}
+	l := strings.ToLower(k)
+	for _, w := range []string{"password", "passwd", "secret", "token"} {
+		if strings.Contains(l, w) {
+			return true
+		}
+	}
+	return false
 }
+
+var secretName = regexp.MustCompile(`(?i)(password|passwd|secret|token)`)
 
 func (r *Runner) addSecretValue(v any) {
 	switch x := v.(type) {

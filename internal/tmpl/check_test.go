@@ -81,3 +81,12 @@ func TestRefs(t *testing.T) {
 		}
 	}
 }
+
+// A text may define a template named like the one pgplay parses it as.
+func TestDefineT(t *testing.T) {
+	e := New()
+	out, err := e.Render("x", `{{ define "t" }}<{{ . }}>{{ end }}{{ template "t" .arg }}`, map[string]any{"arg": 1})
+	if err != nil || out != "<1>" {
+		t.Errorf("Render = %q, %v", out, err)
+	}
+}

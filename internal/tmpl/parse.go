@@ -19,8 +19,19 @@ import (
 // Each text is executed through its own *Template, whose parse tree is its
 // own even though the shared name "t" ends up naming the latest one.
 func (e *Engine) newTemplate(text string) (*template.Template, error) {
-	if strings.Contains(text, "define") || strings.Contains(text, "block") || strings.Contains(text, "template") {
-		return template.New("t").Option("missingkey=error").Funcs(e.funcs).Parse(text)
+	if ownSet(text) {
+		// Named so that the text's own {{ define "t" }} does not clash.
+		return template.New(ownSetName).Option("missingkey=error").Funcs(e.funcs).Parse(text)
 	}
 	return e.base.New("t").Parse(text)
+}
+
+// ownSetName names a text parsed as a set of its own (no colon: error
+// messages are "template: NAME:line:col: ...").
+const ownSetName = "pgplay-text"
+
+// ownSet says whether text may define or call named templates, and so is
+// parsed as a template set of its own rather than sharing e.base's.
+func ownSet(text string) bool {
+	return strings.Contains(text, "define") || strings.Contains(text, "block") || strings.Contains(text, "template")
 }

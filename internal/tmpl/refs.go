@@ -3,7 +3,6 @@ package tmpl
 import (
 	"sort"
 	"strings"
-	"text/template"
 	"text/template/parse"
 )
 
@@ -19,28 +18,39 @@ import (
 // get's friends (`{{ if hasKey . "x" }}{{ .x }}{{ end }}`). A text that does
 // not parse has no references (Check reports it).
 func (e *Engine) Refs(text string, cond bool) []string {
-	src := text
+	// Parsed as Render (or, with cond, Eval and Check) parse it, through
+	// the Engine's cache: Prepare's parse is the one the run uses.
+	key, src := "p\x00"+text, text
 	if cond {
-		s := strings.TrimSpace(text)
-		if inner, ok := singleAction(s); ok {
-			s = inner
+		expr := strings.TrimSpace(text)
+		if inner, ok := singleAction(expr); ok {
+			expr = inner
 		}
-		src = "{{ " + s + " }}"
+		if strings.TrimSpace(expr) == "" {
+			return nil
+		}
+		key, src = "n\x00"+expr, "{{"+nativeFunc+" ("+expr+")}}"
 	} else if !strings.Contains(text, "{{") {
 		return nil
 	}
-	t, err := template.New("r").Funcs(e.funcs).Parse(src)
+	t, err := e.parse(key, src)
 	if err != nil {
 		return nil
 	}
 	w := &refWalker{refs: map[string]bool{}, guarded: map[string]bool{}}
-	for _, tt := range t.Templates() {
-		if tt.Tree == nil || tt.Tree.Root == nil {
-			continue
+	if ownSet(src) {
+		for _, tt := range t.Templates() {
+			if tt.Tree == nil || tt.Tree.Root == nil {
+				continue
+			}
+			// Templates made with {{ define }} are run with any dot: only
+			// the main one reads the top level through the dot.
+			w.node(tt.Tree.Root, tt.Name() == t.Name())
 		}
-		// Templates made with {{ define }} are run with any dot: only
-		// the main one reads the top level through the dot.
-		w.node(tt.Tree.Root, tt.Name() == "r")
+	} else if t.Tree != nil {
+		// Shares the Engine's base template set (see newTemplate), which
+		// holds other texts: only its own tree is this text's.
+		w.node(t.Tree.Root, true)
 	}
 	var out []string
 	for n := range w.refs {

@@ -88,3 +88,17 @@ func BenchmarkParse(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRefs lists the variables a task's text reads, as Prepare does
+// for every templated text of a run (a new text each time: no cache).
+func BenchmarkRefs(b *testing.B) {
+	e := New()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		text := fmt.Sprintf(`{{ .pg_root }}/etc/{{ if hasKey . "x" }}{{ .x }}{{ end }}%d.conf`, i)
+		if refs := e.Refs(text, false); len(refs) != 1 || refs[0] != "pg_root" {
+			b.Fatal(refs)
+		}
+	}
+}
