@@ -8,6 +8,7 @@ package sshtest
 
 import (
 	"bufio"
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -21,6 +22,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -252,6 +254,68 @@ func (s *Server) Stop() {
 		<-s.exited
 	}
 	s.cmd = nil
+}
+
+// Connections returns the PIDs of the processes serving the server's
+// connections (the per-connection sshd processes and what they run),
+// parents first; the listening sshd is not among them.
+func (s *Server) Connections() []int {
+	s.mu.Lock()
+	pid := 0
+	if s.cmd != nil {
+		pid = s.cmd.Process.Pid
+	}
+	s.mu.Unlock()
+	if pid == 0 {
+		return nil
+	}
+	return descendants(pid)
+}
+
+// SignalConnections sends sig to every process serving the server's
+// connections (by PID; the listener is spared) and returns how many it
+// signalled. SIGKILL drops the connections as a crashed host would.
+func (s *Server) SignalConnections(sig syscall.Signal) int {
+	ps := s.Connections()
+	for _, p := range ps {
+		_ = syscall.Kill(p, sig)
+	}
+	return len(ps)
+}
+
+// descendants returns the processes below pid, parents first, read from
+// /proc.
+func descendants(pid int) []int {
+	kids := map[int][]int{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...; comm may hold spaces and parentheses.
+		f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(f) < 2 {
+			continue
+		}
+		pp, _ := strconv.Atoi(f[1])
+		kids[pp] = append(kids[pp], p)
+	}
+	var out []int
+	queue := []int{pid}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		for _, c := range kids[p] {
+			out = append(out, c)
+			queue = append(queue, c)
+		}
+	}
+	return out
 }
 
 func (s *Server) newHostKey(t testing.TB) ssh.PublicKey {

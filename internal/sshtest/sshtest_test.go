@@ -5,7 +5,9 @@ import (
 	"net"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/pgplay/pgplay/internal/sshtest"
 	"golang.org/x/crypto/ssh"
@@ -57,5 +59,38 @@ func TestEmptyKnownHosts(t *testing.T) {
 	s := sshtest.Start(t, sshtest.EmptyKnownHosts())
 	if kh, err := os.ReadFile(s.KnownHostsFile); err != nil || len(kh) != 0 {
 		t.Fatalf("known_hosts %q %v", kh, err)
+	}
+}
+
+func TestSignalConnections(t *testing.T) {
+	s := sshtest.Start(t)
+	// The readiness probe's connection ends soon after Start.
+	deadline := time.Now().Add(5 * time.Second)
+	for len(s.Connections()) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("connection processes %v without a connection", s.Connections())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	c, err := net.Dial("tcp", s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r := bufio.NewReader(c)
+	if _, err := r.ReadString('\n'); err != nil { // sshd forked for us
+		t.Fatal(err)
+	}
+	if n := s.SignalConnections(syscall.SIGKILL); n == 0 {
+		t.Fatal("no connection process signalled")
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := r.ReadByte(); err == nil {
+		t.Fatal("connection still open after SIGKILL")
+	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("connection still open after SIGKILL (read timed out)")
+	}
+	if b := banner(t, s.Addr()); !strings.HasPrefix(b, "SSH-2.0-") {
+		t.Fatalf("listener gone after SignalConnections: banner %q", b)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"strings"
+	"time"
 )
 
 // The Target file methods, written once over a fileSystem (SFTP or local
@@ -39,20 +41,100 @@ func unixPerm(m fs.FileMode) uint32 {
 	return p
 }
 
-// tempName is .NAME.pgplay-XXXXXX in the directory of p.
+// tempName is .NAME.pgplay-XXXXXX in the directory of p (NAME cut to
+// 200 bytes, X a letter or digit).
 func tempName(p string) string {
 	dir, base := path.Split(p)
-	if len(base) > 200 {
-		base = base[:200]
-	}
 	const letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	for i := range b {
 		b[i] = letters[int(b[i])%len(letters)]
 	}
-	return path.Join(dir, "."+base+".pgplay-"+string(b[:]))
+	return path.Join(dir, tempPrefix(base)+string(b[:]))
 }
+
+// tempPrefix is what the names tempName gives for base start with.
+func tempPrefix(base string) string {
+	if len(base) > 200 {
+		base = base[:200]
+	}
+	return "." + base + ".pgplay-"
+}
+
+// isTempOf says whether name is one tempName gives for base.
+func isTempOf(name, base string) bool {
+	rest, ok := strings.CutPrefix(name, tempPrefix(base))
+	if !ok || len(rest) != 6 {
+		return false
+	}
+	for i := 0; i < len(rest); i++ {
+		c := rest[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// staleTempAge is how much older than the file just written a temporary
+// file of an earlier atomic write of the same path must be before that
+// write removes it as the leftover of a writer that died with its
+// connection. A live writer touches its file with every block it writes,
+// and pgplay's keepalives end a stalled connection within a minute: an
+// hour is far beyond any writer still at work, whatever tool or run.
+const staleTempAge = time.Hour
+
+// maxStaleRemovals bounds the leftovers one write removes.
+const maxStaleRemovals = 32
+
+// removeStaleTemps removes, best effort, the leftovers of earlier atomic
+// writes of p found in entries (p's directory, listed during the write
+// that used the temporary file tmp): regular files or links named as
+// tempName names them, owned by uid (resolved only when there is a
+// candidate), and staleTempAge older than p, just written (the host's
+// clock, not the controller's). Without a candidate it costs nothing.
+func removeStaleTemps(ctx context.Context, fsys fileSystem, p, tmp string, entries []namedStat, uid func() (int, error)) {
+	dir, base := path.Split(p)
+	var cands []namedStat
+	for _, e := range entries {
+		if (e.st.isRegular || e.st.isLink) && isTempOf(e.name, base) && e.name != path.Base(tmp) {
+			cands = append(cands, e)
+		}
+	}
+	if len(cands) == 0 {
+		return
+	}
+	now, err := fsys.lstat(p)
+	if err != nil {
+		return
+	}
+	owner, err := uid()
+	if err != nil {
+		return
+	}
+	removed := 0
+	for _, c := range cands {
+		if c.st.uid != owner || now.mtime.Sub(c.st.mtime) < staleTempAge {
+			continue
+		}
+		if ctx.Err() != nil || removed == maxStaleRemovals {
+			return
+		}
+		_ = fsys.removeFile(path.Join(dir, c.name))
+		removed++
+	}
+}
+
+// tempLeftError is a failed write whose temporary file could not be
+// removed (its file session broke); the message is the write's.
+type tempLeftError struct {
+	tmp string
+	err error
+}
+
+func (e *tempLeftError) Error() string { return e.err.Error() }
+func (e *tempLeftError) Unwrap() error { return e.err }
 
 func statPath(ctx context.Context, fsys fileSystem, ids *idResolver, p string) (FileInfo, error) {
 	st, err := fsys.lstat(p)
@@ -112,8 +194,17 @@ func wantOwner(ctx context.Context, fsys fileSystem, ids *idResolver, a Attrs) (
 
 // writeFile replaces p atomically: a temporary file in the same directory
 // gets the data, is fsynced, chowned and chmodded, then renamed over p. On
-// any error the temporary file is removed and p is left as it was.
-func writeFile(ctx context.Context, fsys fileSystem, ids *idResolver, p string, data []byte, a Attrs) (err error) {
+// any error the temporary file is removed and p is left as it was; when
+// the removal fails too, the error is a *tempLeftError. writer is the user
+// the file session acts as: after the rename, the temporary files of
+// earlier writes of p that writer left behind are removed when stale
+// (removeStaleTemps; p's directory is listed while the data is written).
+func writeFile(ctx context.Context, fsys fileSystem, ids *idResolver, p string, data []byte, a Attrs, writer string) (err error) {
+	listed := make(chan []namedStat, 1)
+	go func() {
+		entries, _ := fsys.listPrefixed(path.Dir(p), tempPrefix(path.Base(p)))
+		listed <- entries
+	}()
 	old, err := fsys.lstat(p)
 	exists := err == nil
 	if err != nil && !isNotExist(err) {
@@ -152,7 +243,13 @@ func writeFile(ctx context.Context, fsys fileSystem, ids *idResolver, p string, 
 		if isNotExist(err) {
 			return fmt.Errorf("directory %s does not exist (create it first): %w", path.Dir(p), err)
 		}
-		return fmt.Errorf("create temporary file %s: %w", tmp, err)
+		err = fmt.Errorf("create temporary file %s: %w", tmp, err)
+		var local *fs.PathError // a system call: no answer to miss
+		if !answered(err) && !errors.As(err, &local) {
+			// No answer: the file may have been made all the same.
+			err = &tempLeftError{tmp: tmp, err: err}
+		}
+		return err
 	}
 	closed := false
 	defer func() {
@@ -162,7 +259,9 @@ func writeFile(ctx context.Context, fsys fileSystem, ids *idResolver, p string, 
 		if !closed {
 			_ = f.close()
 		}
-		_ = fsys.removeFile(tmp)
+		if rerr := fsys.removeFile(tmp); rerr != nil && !isNotExist(rerr) {
+			err = &tempLeftError{tmp: tmp, err: err}
+		}
 	}()
 	if _, err = f.Write(data); err != nil {
 		return fmt.Errorf("write %s: %w", tmp, err)
@@ -202,6 +301,10 @@ func writeFile(ctx context.Context, fsys fileSystem, ids *idResolver, p string, 
 	if err = fsys.rename(tmp, p); err != nil {
 		return fmt.Errorf("rename %s to %s: %w", tmp, p, err)
 	}
+	removeStaleTemps(ctx, fsys, p, tmp, <-listed, func() (int, error) {
+		ids.preload(fsys)
+		return ids.uid(ctx, writer)
+	})
 	return nil
 }
 

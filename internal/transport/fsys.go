@@ -7,6 +7,8 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -37,7 +39,17 @@ type fileSystem interface {
 	removeFile(p string) error
 	removeDir(p string) error
 	readDir(p string) ([]dirEntry, error)
+	// listPrefixed lists the entries of dir whose names start with
+	// prefix, with what lstat says of them. It counts no round trip: it
+	// runs alongside a write (writeFile).
+	listPrefixed(dir, prefix string) ([]namedStat, error)
 	symlink(target, p string) error
+}
+
+// namedStat is a directory entry and its lstat.
+type namedStat struct {
+	name string
+	st   rawStat
 }
 
 // tempFile is a file being written by WriteFile.
@@ -287,6 +299,20 @@ func (s *sftpFS) readDir(p string) ([]dirEntry, error) {
 	return out, nil
 }
 
+func (s *sftpFS) listPrefixed(dir, prefix string) ([]namedStat, error) {
+	fis, err := s.c.ReadDir(dir) // READDIR answers with each entry's lstat
+	if err != nil {
+		return nil, err
+	}
+	var out []namedStat
+	for _, fi := range fis {
+		if strings.HasPrefix(fi.Name(), prefix) {
+			out = append(out, namedStat{name: fi.Name(), st: rawFromSFTP(fi)})
+		}
+	}
+	return out, nil
+}
+
 func (s *sftpFS) symlink(target, p string) error {
 	s.rt(1)
 	return s.c.Symlink(target, p)
@@ -439,6 +465,23 @@ func (osFS) readDir(p string) ([]dirEntry, error) {
 	out := make([]dirEntry, 0, len(des))
 	for _, d := range des {
 		out = append(out, dirEntry{name: d.Name(), isDir: d.IsDir()})
+	}
+	return out, nil
+}
+
+func (o osFS) listPrefixed(dir, prefix string) ([]namedStat, error) {
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []namedStat
+	for _, d := range des {
+		if !strings.HasPrefix(d.Name(), prefix) {
+			continue
+		}
+		if st, err := o.lstat(filepath.Join(dir, d.Name())); err == nil {
+			out = append(out, namedStat{name: d.Name(), st: st})
+		}
 	}
 	return out, nil
 }

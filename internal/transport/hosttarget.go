@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"errors"
 	"fmt"
 )
 
@@ -97,8 +98,21 @@ func (t *hostTarget) WriteFile(ctx context.Context, p string, data []byte, a Att
 	if err != nil {
 		return err
 	}
-	if err := writeFile(ctx, fsys, t.b.ids(), cp, data, a); err != nil {
-		return t.fileErr("write", p, err)
+	writer := t.become
+	if writer == "" {
+		writer = t.b.loginUser()
+	}
+	if err := writeFile(ctx, fsys, t.b.ids(), cp, data, a, writer); err != nil {
+		werr := t.fileErr("write", p, err)
+		var left *tempLeftError
+		if errors.As(err, &left) && !errors.Is(werr, ErrUnreachable) {
+			// The file session broke, the connection lives: remove the
+			// temporary file over a new session.
+			if fsys, ferr := t.b.files(ctx, t.become); ferr == nil {
+				_ = t.b.wrap(t.become, fsys.removeFile(left.tmp))
+			}
+		}
+		return werr
 	}
 	return nil
 }

@@ -137,7 +137,7 @@ func (h *localHost) run(ctx context.Context, cmd Cmd, become string) (Result, er
 	default:
 		return res, fmt.Errorf("host %s: run %s: %w", h.name, cmd.Argv[0], err)
 	}
-	if err := sudoFailure(h.name, become, res.RC, res.Stderr); err != nil {
+	if err := sudoFailure(h.name, h.user, become, res.RC, res.Stderr); err != nil {
 		return res, err
 	}
 	return res, nil
@@ -217,7 +217,7 @@ func (h *localHost) openSFTP(ctx context.Context, become string) (*localSFTP, er
 		if errors.As(werr, &exitErr) {
 			rc = exitErr.ExitCode()
 		}
-		if serr := sudoFailure(h.name, become, rc, stderr.Bytes()); serr != nil {
+		if serr := sudoFailure(h.name, h.user, become, rc, stderr.Bytes()); serr != nil {
 			return nil, serr
 		}
 		if msg := strings.TrimSpace(string(stderr.Bytes())); msg != "" {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -158,11 +159,12 @@ func TestLocalFiles(t *testing.T) {
 }
 
 // fakeSudo puts a sudo first in PATH that answers like sudo -n does when
-// a password is needed.
+// a password is needed, after the warning sudo prints when the host's
+// name does not resolve.
 func fakeSudo(t *testing.T) {
 	t.Helper()
 	bin := t.TempDir()
-	script := "#!/bin/sh\necho 'sudo: a password is required' >&2\nexit 1\n"
+	script := "#!/bin/sh\necho 'sudo: unable to resolve host ctl: Name or service not known' >&2\necho 'sudo: a password is required' >&2\nexit 1\n"
 	if err := os.WriteFile(filepath.Join(bin, "sudo"), []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +175,12 @@ func TestLocalSudoPasswordRequired(t *testing.T) {
 	fakeSudo(t)
 	ctx := testCtx(t)
 	tg := target(t, newPool(t), localConfig(), "postgres-pgplay")
-	want := "host controller: become user postgres-pgplay: sudo requires a password; allow passwordless sudo (NOPASSWD) for the login user or drop become"
+	me, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `host controller: become user postgres-pgplay: sudo asks for a password ("sudo: a password is required") and pgplay cannot type one; ` +
+		`give the login user ` + me.Username + ` passwordless sudo in sudoers (NOPASSWD, e.g. "` + me.Username + ` ALL=(ALL:ALL) NOPASSWD: ALL" in /etc/sudoers.d/` + me.Username + `) or drop become`
 	if _, err := tg.Query(ctx, transport.Cmd{Argv: []string{"true"}}); err == nil || err.Error() != want {
 		t.Fatalf("Query: %v\nwant: %s", err, want)
 	}

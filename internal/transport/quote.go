@@ -161,28 +161,55 @@ func commandLine(cmd Cmd, become string) (string, error) {
 	return line, nil
 }
 
+// sudoScanMax bounds how much of stderr sudoFailure reads.
+const sudoScanMax = 16 << 10
+
 // sudoFailure turns sudo's own refusals (password needed, not allowed,
 // unknown user, sudo missing) into an error; it returns nil when the
-// command ran (whatever its exit code).
-func sudoFailure(host, become string, rc int, stderr []byte) error {
+// command ran (whatever its exit code). sudo says why on stderr and exits
+// 1; other lines may come first (a login banner, sudo's own "unable to
+// resolve host" warning), so every line of the first sudoScanMax bytes is
+// looked at. login is the user sudo runs as, for the hint.
+func sudoFailure(host, login, become string, rc int, stderr []byte) error {
 	if become == "" || rc == 0 {
 		return nil
 	}
-	first, _, _ := strings.Cut(strings.TrimSpace(string(stderr)), "\n")
-	first = strings.TrimSpace(first)
-	switch {
-	case strings.HasPrefix(first, "sudo:") && (strings.Contains(first, "a password is required") ||
-		strings.Contains(first, "a terminal is required")):
-		return fmt.Errorf("host %s: become user %s: sudo requires a password; allow passwordless sudo (NOPASSWD) for the login user or drop become", host, become)
-	case strings.Contains(first, "is not in the sudoers file") ||
-		(strings.HasPrefix(first, "Sorry, user") && strings.Contains(first, "is not allowed")):
-		return fmt.Errorf("host %s: become user %s: sudo refused: %s; allow the login user to run commands as %s in sudoers or drop become", host, become, first, become)
-	case strings.Contains(first, "must have a tty to run sudo"):
-		return fmt.Errorf("host %s: become user %s: sudo requires a tty (Defaults requiretty); disable requiretty for the login user in sudoers", host, become)
-	case strings.HasPrefix(first, "sudo: unknown user"):
-		return fmt.Errorf("host %s: become user %s: no such user on the host; create the user first or fix become_user", host, become)
-	case rc == 127 && strings.Contains(first, "sudo") && strings.Contains(first, "not found"):
-		return fmt.Errorf("host %s: become user %s: sudo is not installed on the host; install sudo or drop become", host, become)
+	if len(stderr) > sudoScanMax {
+		stderr = stderr[:sudoScanMax]
+	}
+	who := "the login user"
+	if login != "" {
+		who = "the login user " + login
+	}
+	for _, line := range strings.Split(string(stderr), "\n") {
+		line = strings.TrimSpace(line)
+		switch {
+		case rc == 1 && strings.HasPrefix(line, "sudo:") && (strings.Contains(line, "a password is required") ||
+			strings.Contains(line, "a terminal is required")):
+			return fmt.Errorf("host %s: become user %s: sudo asks for a password (%q) and pgplay cannot type one; "+
+				"give %s passwordless sudo in sudoers (NOPASSWD, e.g. %s) or drop become",
+				host, become, line, who, sudoersExample(login))
+		case rc == 1 && (strings.Contains(line, "is not in the sudoers file") ||
+			strings.HasPrefix(line, "Sorry, user") && strings.Contains(line, "is not allowed")):
+			line = strings.TrimSuffix(line, ".")
+			return fmt.Errorf("host %s: become user %s: sudo refused: %s; allow %s to run commands as %s in sudoers "+
+				"(NOPASSWD, e.g. %s) or drop become", host, become, line, who, become, sudoersExample(login))
+		case rc == 1 && strings.Contains(line, "must have a tty to run sudo"):
+			return fmt.Errorf("host %s: become user %s: sudo requires a tty (Defaults requiretty); disable requiretty for %s in sudoers", host, become, who)
+		case rc == 1 && strings.HasPrefix(line, "sudo: unknown user"):
+			return fmt.Errorf("host %s: become user %s: no such user on the host; create the user first or fix become_user", host, become)
+		case rc == 127 && strings.Contains(line, "sudo") && strings.Contains(line, "not found"):
+			return fmt.Errorf("host %s: become user %s: sudo is not installed on the host; install sudo or drop become", host, become)
+		}
 	}
 	return nil
+}
+
+// sudoersExample is a sudoers line giving login passwordless sudo, and
+// where to put it (sudo skips files in sudoers.d whose name has a dot).
+func sudoersExample(login string) string {
+	if login == "" {
+		login = "USER"
+	}
+	return fmt.Sprintf("%q in /etc/sudoers.d/%s", login+" ALL=(ALL:ALL) NOPASSWD: ALL", strings.ReplaceAll(login, ".", "_"))
 }

@@ -47,6 +47,7 @@ type sshHost struct {
 	deadMu  sync.Mutex
 	deadErr error
 	done    chan struct{} // closed by close
+	ended   chan struct{} // closed when the connection ended (client.Wait returned)
 
 	mu         sync.Mutex // guards the fields below
 	sessions   map[string]*sftpSession
@@ -74,6 +75,7 @@ func newSSHHost(s sshSettings, client *ssh.Client, jumps []*ssh.Client, stats *p
 		stats:    stats,
 		slots:    make(chan struct{}, maxCommands),
 		done:     make(chan struct{}),
+		ended:    make(chan struct{}),
 		sessions: map[string]*sftpSession{},
 	}
 	h.idr = newIDResolver(s.name, func(ctx context.Context, argv []string) (Result, error) {
@@ -85,6 +87,7 @@ func newSSHHost(s sshSettings, client *ssh.Client, jumps []*ssh.Client, stats *p
 			err = errors.New("connection closed by the host")
 		}
 		h.setDead(err)
+		close(h.ended)
 	}()
 	go h.keepAlive()
 	return h
@@ -121,6 +124,53 @@ func (h *sshHost) lost() error {
 		cause = errors.New("connection closed")
 	}
 	return &unreachableError{host: h.s.name, err: fmt.Errorf("connection to %s lost: %w", h.where(), cause)}
+}
+
+// verdictWait bounds how long gone waits for the connection's verdict.
+const verdictWait = 2 * time.Second
+
+// gone says whether the connection is lost, after an operation on it
+// failed in a way that does not say why: a session that could not be
+// opened, a command that ended without an exit status, an SFTP session
+// that broke. Such channel errors can arrive before the connection's own
+// end is seen (x/crypto closes the channels first, then ends Wait), so a
+// live-looking connection is asked: gone waits, at most verdictWait, for
+// either the connection's end or the answer to a keepalive request. No
+// verdict in time counts as alive (the keepalives will tell later); the
+// caller then reports its own error.
+func (h *sshHost) gone() bool {
+	if h.dead() != nil {
+		return true
+	}
+	reply := make(chan error, 1)
+	go func() {
+		_, _, err := h.client.SendRequest("keepalive@openssh.com", true, nil)
+		reply <- err
+	}()
+	timer := time.NewTimer(verdictWait)
+	defer timer.Stop()
+	select {
+	case <-h.ended:
+		return true
+	case <-h.done:
+		return true
+	case err := <-reply:
+		if err == nil {
+			return h.dead() != nil
+		}
+		// The request could not be sent, or the connection ended while
+		// it waited: wait for the connection's own reason, briefly.
+		select {
+		case <-h.ended:
+		case <-h.done:
+		case <-timer.C:
+			h.setDead(fmt.Errorf("keepalive: %w", err))
+			h.client.Close()
+		}
+		return true
+	case <-timer.C:
+		return false
+	}
 }
 
 // keepAlive sends keepalive@openssh.com every interval and declares the
@@ -213,7 +263,7 @@ func (h *sshHost) run(ctx context.Context, cmd Cmd, become string) (Result, erro
 	}
 	sess, err := h.client.NewSession()
 	if err != nil {
-		if h.dead() != nil {
+		if h.gone() {
 			return Result{}, h.lost()
 		}
 		return Result{}, fmt.Errorf("host %s: open session: %w", h.s.name, err)
@@ -228,7 +278,7 @@ func (h *sshHost) run(ctx context.Context, cmd Cmd, become string) (Result, erro
 		sess.Stdin = bytes.NewReader(cmd.Stdin)
 	}
 	if err := sess.Start(line); err != nil {
-		if h.dead() != nil {
+		if h.gone() {
 			return Result{}, h.lost()
 		}
 		return Result{}, fmt.Errorf("host %s: start %s: %w", h.s.name, cmd.Argv[0], err)
@@ -241,28 +291,43 @@ func (h *sshHost) run(ctx context.Context, cmd Cmd, become string) (Result, erro
 		h.stop(sess, waited, stderr.pid, become)
 		return Result{}, fmt.Errorf("host %s: %s canceled: %w", h.s.name, cmd.Argv[0], ctx.Err())
 	}
+	stderr.finish()
 	res := Result{Stdout: stdout.Bytes(), Stderr: stderr.buf.Bytes()}
 	var exitErr *ssh.ExitError
 	switch {
 	case err == nil:
 	case errors.As(err, &exitErr):
 		res.RC = exitErr.ExitStatus()
+		// Killed by a signal: maybe with the connection (sshd reports
+		// the signal when its session process saw the command die first).
+		if exitErr.Signal() != "" && h.gone() {
+			return res, h.lost()
+		}
 	default:
-		if h.dead() != nil {
+		if h.gone() {
 			return res, h.lost()
 		}
 		return res, fmt.Errorf("host %s: %s: %w", h.s.name, cmd.Argv[0], err)
 	}
-	if err := sudoFailure(h.s.name, become, res.RC, res.Stderr); err != nil {
+	if err := sudoFailure(h.s.name, h.s.user, become, res.RC, res.Stderr); err != nil {
 		return res, err
 	}
 	return res, nil
 }
 
-// pidWriter collects stderr, taking the pid line off its start.
+// maxPreamble bounds what pidWriter holds back while it looks for the
+// pid line.
+const maxPreamble = 64 << 10
+
+// pidWriter collects a command's stderr. The command line prints the pid
+// line first, but the login may print before it (a shell profile, a
+// banner, sshd's "Could not chdir to home directory"): what comes before
+// the pid line is not the command's and is dropped. When no pid line
+// comes within maxPreamble bytes (or at all: finish), everything is kept.
 type pidWriter struct {
-	buf  bytes.Buffer
-	head []byte // first line, until complete
+	buf  bytes.Buffer // the command's stderr
+	head []byte       // stderr until the pid line was found
+	off  int          // head[:off] holds complete lines without the pid
 	done bool
 	pid  chan int
 }
@@ -271,24 +336,46 @@ func (w *pidWriter) Write(p []byte) (int, error) {
 	if w.done {
 		return w.buf.Write(p)
 	}
-	n := len(p)
 	w.head = append(w.head, p...)
-	i := bytes.IndexByte(w.head, '\n')
-	if i < 0 && len(w.head) < 64 {
-		return n, nil
-	}
-	w.done = true
-	if i >= 0 && bytes.HasPrefix(w.head, []byte(pidMarker)) {
-		if pid, err := strconv.Atoi(string(w.head[len(pidMarker):i])); err == nil && pid > 1 {
+	for {
+		i := bytes.IndexByte(w.head[w.off:], '\n')
+		if i < 0 {
+			break
+		}
+		line := w.head[w.off : w.off+i]
+		w.off += i + 1
+		if pid, ok := parsePidLine(line); ok {
+			w.done = true
 			w.pid <- pid
-			w.buf.Write(w.head[i+1:])
+			w.buf.Write(w.head[w.off:])
 			w.head = nil
-			return n, nil
+			return len(p), nil
 		}
 	}
-	w.buf.Write(w.head)
-	w.head = nil
-	return n, nil
+	if len(w.head) > maxPreamble {
+		w.finish()
+	}
+	return len(p), nil
+}
+
+// parsePidLine reads the pid off a line ending in pidMarker and a number
+// (the marker may follow an unterminated line of the login's).
+func parsePidLine(line []byte) (int, bool) {
+	i := bytes.LastIndex(line, []byte(pidMarker))
+	if i < 0 {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(string(line[i+len(pidMarker):]))
+	return pid, err == nil && pid > 1
+}
+
+// finish keeps what was held back when no pid line came.
+func (w *pidWriter) finish() {
+	if !w.done {
+		w.done = true
+		w.buf.Write(w.head)
+		w.head = nil
+	}
 }
 
 // stop ends a running command: SIGTERM to its process group, SIGKILL a
@@ -341,8 +428,9 @@ func (h *sshHost) wrap(become string, err error) error {
 	if err == nil {
 		return nil
 	}
-	gone := h.dead() != nil
-	if gone || errors.Is(err, sftp.ErrSSHFxConnectionLost) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+	broken := errors.Is(err, sftp.ErrSSHFxConnectionLost) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+	gone := h.dead() != nil || !answered(err) && h.gone()
+	if gone || broken {
 		h.mu.Lock()
 		if s := h.sessions[become]; s != nil {
 			s.close()
@@ -376,7 +464,7 @@ func (h *sshHost) files(ctx context.Context, become string) (fileSystem, error) 
 		s, err = h.openSudoSFTP(ctx, become)
 	}
 	if err != nil {
-		if h.dead() != nil {
+		if h.gone() {
 			return nil, h.lost()
 		}
 		return nil, err
@@ -501,7 +589,7 @@ func (h *sshHost) openSFTPServer(ctx context.Context, become string) (*sftpSessi
 		case <-time.After(5 * time.Second):
 		}
 		sess.Close()
-		if serr := sudoFailure(h.s.name, become, rc, stderr.Bytes()); serr != nil {
+		if serr := sudoFailure(h.s.name, h.s.user, become, rc, stderr.Bytes()); serr != nil {
 			return nil, serr
 		}
 		if msg := strings.TrimSpace(string(stderr.Bytes())); msg != "" {
