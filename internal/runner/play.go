@@ -2,7 +2,9 @@ package runner
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/pgplay/pgplay/internal/playbook"
@@ -17,7 +19,8 @@ type playRun struct {
 	hosts         []*hostState // the play's hosts (all batches)
 	batch         []*hostState // current batch
 	notify        map[*playbook.Task]map[*hostState]bool
-	handler       []*playbook.Task // all handlers, in order
+	unrun         map[*playbook.Task]map[*hostState]bool // notified on hosts that failed since
+	handler       []*playbook.Task                       // all handlers, in order
 	hRole         map[*playbook.Task]*playbook.RoleRef
 	rolesDefaults map[string]any // all roles' defaults, merged in role order
 
@@ -54,7 +57,8 @@ func (r *Runner) runPlay(ctx context.Context, pb *playbook.Playbook, p *playbook
 		r.emit(report.Event{Kind: report.ErrorReport, Msg: err.Error()})
 		return
 	}
-	pr := &playRun{r: r, pb: pb, play: p, notify: map[*playbook.Task]map[*hostState]bool{}, hRole: map[*playbook.Task]*playbook.RoleRef{}}
+	pr := &playRun{r: r, pb: pb, play: p, notify: map[*playbook.Task]map[*hostState]bool{},
+		unrun: map[*playbook.Task]map[*hostState]bool{}, hRole: map[*playbook.Task]*playbook.RoleRef{}}
 	for _, h := range invHosts {
 		hs := r.state(h)
 		if hs.failed || hs.unreachable {
@@ -117,6 +121,7 @@ func (pr *playRun) alive(hs []*hostState) []*hostState {
 }
 
 func (pr *playRun) runBatch(ctx context.Context) {
+	defer pr.warnUnrunHandlers()
 	p := pr.play
 	base := inherit{become: p.Become, becomeUser: p.BecomeUser, tags: p.Tags}
 	if p.GatherFacts {
@@ -319,7 +324,11 @@ func (pr *playRun) flushHandlers(ctx context.Context) {
 			delete(pr.notify, ht)
 			var hosts []*hostState
 			for _, h := range pr.batch {
-				if set[h] && !h.failed && !h.unreachable {
+				switch {
+				case !set[h]:
+				case h.failed || h.unreachable:
+					pr.markUnrun(ht, h)
+				default:
 					hosts = append(hosts, h)
 				}
 			}
@@ -331,6 +340,53 @@ func (pr *playRun) flushHandlers(ctx context.Context) {
 				h.failed = true
 			}
 		}
+	}
+}
+
+func (pr *playRun) markUnrun(ht *playbook.Task, h *hostState) {
+	if pr.unrun[ht] == nil {
+		pr.unrun[ht] = map[*hostState]bool{}
+	}
+	pr.unrun[ht][h] = true
+}
+
+// warnUnrunHandlers warns about the handlers the batch's hosts notified
+// that did not run (the run was interrupted, or the host failed): what
+// notified them changed, and a new run, finding nothing to change, would
+// not notify them again.
+func (pr *playRun) warnUnrunHandlers() {
+	for ht, set := range pr.notify {
+		for _, h := range pr.batch {
+			if set[h] {
+				pr.markUnrun(ht, h)
+				delete(set, h)
+			}
+		}
+		if len(set) == 0 {
+			delete(pr.notify, ht)
+		}
+	}
+	var lines []string
+	for _, ht := range pr.handler {
+		var names []string
+		for _, h := range pr.batch {
+			if pr.unrun[ht][h] {
+				names = append(names, h.host.Name)
+			}
+		}
+		if len(names) == 0 {
+			continue
+		}
+		name := ht.Name
+		if rr := pr.hRole[ht]; rr != nil && rr.Role != nil {
+			name = rr.Role.Name + " : " + name
+		}
+		lines = append(lines, fmt.Sprintf("  %s [%s]", name, strings.Join(names, ", ")))
+		delete(pr.unrun, ht)
+	}
+	if len(lines) > 0 {
+		pr.r.emit(report.Event{Kind: report.Warning, Play: pr.play.Name, Msg: "handlers notified but not run (the run was interrupted or the host failed):\n" +
+			strings.Join(lines, "\n") + "\n  what notified them changed, so a new run may find nothing to change and not notify them again: do what they do by hand if needed"})
 	}
 }
 

@@ -415,3 +415,44 @@ func TestWorkers(t *testing.T) {
 		t.Errorf("ran %d jobs, at most %d at once, on %d workers; want 40, 3, 3", ran, most, w.n)
 	}
 }
+
+// A host that fails after notifying a handler does not run it, and the
+// run says so, naming the handler and the host; the other host runs it.
+func TestUnrunHandlersAreReported(t *testing.T) {
+	inv := localInventory(t, "", "h1", "h2")
+	play := `- hosts: pg
+  tasks:
+    - name: change
+      command: {argv: ["true"]}
+      notify: apply
+    - name: break h2
+      fail: {msg: broken}
+      when: eq .inventory_hostname "h2"
+  handlers:
+    - name: apply
+      debug: {msg: applied}
+`
+	pb, err := playbook.Parse("play.yaml", []byte(play), benchOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, ev := run(t, Options{Inventory: inv}, pb)
+	if !o.Failed {
+		t.Fatal("the run did not fail")
+	}
+	if got := strings.Join(ev.results("h1"), "|"); !strings.Contains(got, "applied") {
+		t.Errorf("h1 did not run the handler: %s", got)
+	}
+	if got := strings.Join(ev.results("h2"), "|"); strings.Contains(got, "applied") {
+		t.Errorf("h2 ran the handler after failing: %s", got)
+	}
+	var warn string
+	for _, e := range ev.all {
+		if e.Kind == report.Warning && strings.Contains(e.Msg, "handlers notified but not run") {
+			warn = e.Msg
+		}
+	}
+	if !strings.Contains(warn, "apply [h2]") || strings.Contains(warn, "h1") {
+		t.Errorf("warning %q, want the handler apply named with h2 only", warn)
+	}
+}
