@@ -226,7 +226,10 @@ func (m *Barman) Run(ctx context.Context, t transport.Target, env *Env) (*Result
 			return m.barmanFailed(res, "cron", r), nil
 		}
 		out := strings.TrimSpace(string(r.Stdout))
-		res.Changed = r.Simulated || strings.Contains(out, "Starting ")
+		// Changed when it started a WAL receiver (receive-wal); archiving
+		// streamed WAL ("Starting WAL archiving") is its routine work,
+		// every minute.
+		res.Changed = r.Simulated || strings.Contains(out, "Starting streaming archiver")
 		res.Msg = out
 		res.Data["stdout_lines"] = linesOf(out)
 		return res, nil

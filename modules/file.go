@@ -19,7 +19,7 @@ func init() {
 // File manages a path's kind and attributes.
 type File struct {
 	Path  string `arg:"path,required" aliases:"dest|name" doc:"the path on the host"`
-	State string `arg:"state" default:"file" choices:"file|directory|absent|link|touch" doc:"file: must exist (attributes set); directory: created with parents; absent: removed (recursively); link: a symlink to src; touch: an empty file created if absent (an existing file's times are kept, so a re-run is ok, not changed)"`
+	State string `arg:"state" choices:"file|directory|absent|link|touch" doc:"file: must exist (attributes set); directory: created with parents; absent: removed (recursively); link: a symlink to src; touch: an empty file created if absent (an existing file's times are kept, so a re-run is ok, not changed). Not given: the path's kind as it is (an existing directory gets its attributes set), else file"`
 	Src   string `arg:"src" doc:"for state: link, where the link points"`
 	Force bool   `arg:"force" default:"false" doc:"for state: link, replace a file already at path"`
 	FileAttrs
@@ -31,7 +31,11 @@ func (f *File) Validate() error {
 		return &ArgError{Arg: "src", Msg: `state: link needs "src" (where the link points)`}
 	}
 	if f.State != "link" && f.Src != "" {
-		return &ArgError{Arg: "src", Msg: fmt.Sprintf(`"src" is only for state: link (state is %s)`, f.State)}
+		state := f.State
+		if state == "" {
+			state = "not given"
+		}
+		return &ArgError{Arg: "src", Msg: fmt.Sprintf(`"src" is only for state: link (state is %s)`, state)}
 	}
 	return nil
 }
@@ -42,8 +46,16 @@ func (f *File) Run(ctx context.Context, t transport.Target, env *Env) (*Result, 
 	if err != nil {
 		return nil, fmt.Errorf("stat %s: %w", f.Path, err)
 	}
-	res := &Result{Data: map[string]any{"path": f.Path, "state": f.State}}
-	switch f.State {
+	state := f.State
+	if state == "" {
+		// As Ansible: without a state, the path keeps its kind.
+		state = "file"
+		if st.IsDir {
+			state = "directory"
+		}
+	}
+	res := &Result{Data: map[string]any{"path": f.Path, "state": state}}
+	switch state {
 	case "absent":
 		if st.Exists {
 			if err := t.Remove(ctx, f.Path); err != nil {

@@ -261,6 +261,14 @@ func TestFileStates(t *testing.T) {
 	if !r.Failed || !strings.Contains(r.Msg, "does not exist") || !strings.Contains(r.Msg, "state: touch") {
 		t.Errorf("state file on a missing path: %+v", r)
 	}
+	// No state: an existing directory stays a directory (its attributes
+	// set), as in Ansible; a missing path is a file that must exist.
+	if r := h.run("file", map[string]any{"path": d, "mode": "0711"}); r.Failed || !r.Changed || modeOf(t, d) != 0o711 || r.Data["state"] != "directory" {
+		t.Errorf("no state on a directory: %+v, mode %v", r, modeOf(t, d))
+	}
+	if r := h.run("file", map[string]any{"path": d, "mode": "0711"}); r.Failed || r.Changed {
+		t.Errorf("no state on a directory, again: %+v", r)
+	}
 	if r := h.run("file", map[string]any{"path": f, "state": "directory"}); !r.Failed || !strings.Contains(r.Msg, "not a directory") {
 		t.Errorf("directory over a file: %+v", r)
 	}

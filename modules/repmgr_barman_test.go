@@ -388,6 +388,16 @@ func TestBarman(t *testing.T) {
 	if res := runOn(t, newModule(t, "barman", map[string]any{"action": "cron"}), h); res.Changed {
 		t.Errorf("cron with nothing to start: %+v", res)
 	}
+	// barman 3.4's lines: archiving streamed WAL is routine (ok); starting
+	// receive-wal is a change.
+	h = newFakeHost().on("barman cron", 0, "Starting WAL archiving for server pg\n", "")
+	if res := runOn(t, newModule(t, "barman", map[string]any{"action": "cron"}), h); res.Changed {
+		t.Errorf("cron that only archived WAL: %+v", res)
+	}
+	h = newFakeHost().on("barman cron", 0, "Starting WAL archiving for server pg\nStarting streaming archiver for server pg\n", "")
+	if res := runOn(t, newModule(t, "barman", map[string]any{"action": "cron"}), h); !res.Changed {
+		t.Errorf("cron that started receive-wal: %+v", res)
+	}
 	h = newFakeHost().on("barman -f json list-backups nope", 1, `{"_ERROR": ["Unknown server 'nope'"]}`, "")
 	if res := runOn(t, newModule(t, "barman", map[string]any{"action": "list_backups", "server": "nope"}), h); !res.Failed || !strings.Contains(res.Msg, "/etc/barman.d/nope.conf") {
 		t.Errorf("unknown server: %+v", res)
