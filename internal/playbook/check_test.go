@@ -107,6 +107,18 @@ func TestTemplatedRetriesAndDelay(t *testing.T) {
 	wantErr(t, err, "t.yaml:3:10", `delay must be a duration, not "-1"`, `"500ms"`)
 }
 
+func TestParseThrottle(t *testing.T) {
+	opt := Options{}
+	ts, err := ParseTasks("t.yaml", []byte("- command: ls\n  throttle: 1\n"), opt)
+	if err != nil || len(ts) != 1 || ts[0].Throttle != 1 {
+		t.Fatalf("throttle: 1: %v %+v", err, ts)
+	}
+	_, err = ParseTasks("t.yaml", []byte("- command: ls\n  throttle: -2\n"), opt)
+	wantErr(t, err, "t.yaml:2:13", `throttle must be a non-negative integer, not "-2"`, "such as 1")
+	_, err = ParseTasks("t.yaml", []byte("- block:\n    - command: ls\n  throttle: 1\n"), opt)
+	wantErr(t, err, "t.yaml:3:3", "throttle", "inside the block")
+}
+
 func TestParseRetriesAndDelay(t *testing.T) {
 	for s, want := range map[string]int{"3": 3, " 0 ": 0} {
 		if n, ok := ParseRetries(s); !ok || n != want {

@@ -26,7 +26,7 @@ var taskKeywords = []string{
 	"name", "when", "loop", "with_items", "loop_control", "loop_var", "register",
 	"notify", "listen", "tags", "become", "become_user", "changed_when",
 	"failed_when", "ignore_errors", "until", "retries", "delay", "run_once",
-	"delegate_to", "no_log", "check_mode", "vars", "block", "rescue", "always",
+	"throttle", "delegate_to", "no_log", "check_mode", "vars", "block", "rescue", "always",
 	"args", "include_tasks", "import_tasks",
 }
 
@@ -54,7 +54,6 @@ var unsupportedTaskKeys = map[string]string{
 	"connection":       "set connection: local for the host in the inventory",
 	"become_method":    "pgplay always becomes with sudo",
 	"delegate_facts":   "facts of delegated tasks stay with the task's host",
-	"throttle":         "use the play's serial: or -f",
 	"timeout":          "bound the command itself (e.g. `timeout 30 prog`)",
 	"diff":             "use --diff on the command line",
 	"debugger":         "not supported",
@@ -149,7 +148,8 @@ var notOnBlock = map[string]string{
 	"until":    "put until on a task inside the block", "retries": "put retries on a task inside the block",
 	"delay": "put delay on a task inside the block", "changed_when": "put changed_when on a task inside the block",
 	"failed_when": "put failed_when on a task inside the block", "args": "args belong to a module",
-	"listen": "put listen on a handler, not on a block",
+	"listen":   "put listen on a handler, not on a block",
+	"throttle": "put throttle on the tasks inside the block",
 }
 
 func (p *parser) task(tc *taskCtx, n *yaml.Node) (*Task, error) {
@@ -307,6 +307,8 @@ func (p *parser) parseTask(tc *taskCtx, n *yaml.Node) (*Task, error) {
 			}
 		case "run_once":
 			t.RunOnce, err = boolValue(file, q.V, "run_once")
+		case "throttle":
+			t.Throttle, err = intValue(file, q.V, "throttle")
 		case "delegate_to":
 			t.DelegateTo, err = requiredString(file, q.V, "delegate_to", "name the host to run the task on")
 		case "no_log":

@@ -127,6 +127,7 @@ type Task struct {
 	Retries      int           // default 3 when Until is set
 	Delay        time.Duration // default 5s when Until is set
 	RunOnce      bool
+	Throttle     int // at most this many hosts at once (0: the run's forks)
 	DelegateTo   string
 	NoLog        bool
 	CheckMode    *bool // check_mode: false runs a command in check mode too

@@ -472,7 +472,11 @@ func intValue(file string, n *yaml.Node, key string) (int, error) {
 			return i, nil
 		}
 	}
-	return 0, errAt(file, n, "write a whole number such as 3, or a template giving one: \"{{ .n }}\"", "%s must be a non-negative integer, not %s", key, describe(n))
+	hint := "write a whole number such as 3, or a template giving one: \"{{ .n }}\""
+	if key == "throttle" {
+		hint = "write a whole number such as 1 (0: as many hosts as --forks)"
+	}
+	return 0, errAt(file, n, hint, "%s must be a non-negative integer, not %s", key, describe(n))
 }
 
 // durationValue reads seconds (int) or a Go duration string ("500ms", "1m").

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -454,5 +455,56 @@ func TestUnrunHandlersAreReported(t *testing.T) {
 	}
 	if !strings.Contains(warn, "apply [h2]") || strings.Contains(warn, "h1") {
 		t.Errorf("warning %q, want the handler apply named with h2 only", warn)
+	}
+}
+
+// throttle: 1 runs the task on one host at a time; without it the hosts
+// overlap. Each host's command records its start and end in a shared
+// directory; overlapping intervals mean two ran at once.
+func TestThrottle(t *testing.T) {
+	for _, tc := range []struct {
+		throttle string
+		overlap  bool
+	}{{"", true}, {"\n      throttle: 1", false}} {
+		dir := t.TempDir()
+		inv := localInventory(t, "", "h1", "h2", "h3")
+		play := `- hosts: pg
+  tasks:
+    - name: slow
+      shell: "date +%s%N > ` + dir + `/{{ .inventory_hostname }}.start; sleep 0.3; date +%s%N > ` + dir + `/{{ .inventory_hostname }}.end"` + tc.throttle + "\n"
+		pb, err := playbook.Parse("play.yaml", []byte(play), benchOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o, _ := run(t, Options{Inventory: inv, Forks: 5}, pb); o.Failed {
+			t.Fatalf("throttle %q: the run failed", tc.throttle)
+		}
+		type span struct{ start, end int64 }
+		var spans []span
+		for _, h := range []string{"h1", "h2", "h3"} {
+			var s span
+			for _, f := range []struct {
+				ext string
+				v   *int64
+			}{{"start", &s.start}, {"end", &s.end}} {
+				b, err := os.ReadFile(filepath.Join(dir, h+"."+f.ext))
+				if err != nil {
+					t.Fatal(err)
+				}
+				fmt.Sscan(string(b), f.v)
+			}
+			spans = append(spans, s)
+		}
+		overlap := false
+		for i := range spans {
+			for j := range spans {
+				if i != j && spans[i].start < spans[j].end && spans[j].start < spans[i].end {
+					overlap = true
+				}
+			}
+		}
+		if overlap != tc.overlap {
+			t.Errorf("throttle %q: hosts overlapped = %v, want %v", tc.throttle, overlap, tc.overlap)
+		}
 	}
 }

@@ -102,10 +102,21 @@ func (pr *playRun) runTask(ctx context.Context, t *playbook.Task, hosts []*hostS
 	prog := newProgress()
 	done := make(chan struct{})
 	go pr.showProgress(tc, prog, done)
+	var throttle chan struct{}
+	if t.Throttle > 0 && t.Throttle < len(runHosts) {
+		throttle = make(chan struct{}, t.Throttle)
+	}
 	for i, h := range runHosts {
 		wg.Add(1)
+		if throttle != nil {
+			// taken here, in host order, and given back by the job
+			throttle <- struct{}{}
+		}
 		r.forks.do(func() {
 			defer wg.Done()
+			if throttle != nil {
+				defer func() { <-throttle }()
+			}
 			prog.start(h.host.Name)
 			defer prog.end(h.host.Name)
 			outs[i] = pr.runOnHost(ctx, tc, h)
