@@ -615,15 +615,18 @@ func TestSite(t *testing.T) {
 		}
 	})
 
+	// What a restart setting changes: the file and a reload everywhere,
+	// then the primary's restart, then the standbys'.
+	var restartChanges []string
+	restartChanges = append(restartChanges, each(conf, "node1", "node2", "node3")...)
+	restartChanges = append(restartChanges, each("reload postgresql", "node1", "node2", "node3")...)
+	restartChanges = append(restartChanges, each("tell the health check that a planned restart comes", "node1")...)
+	restartChanges = append(restartChanges, each("restart postgresql on the primary", "node1")...)
+	restartChanges = append(restartChanges, each("restart postgresql on the standbys", "node2", "node3")...)
+	restartChanges = append(restartChanges, each("the planned restart is over", "node1")...)
+
 	t.Run("RestartSettingRestartsPrimaryThenStandbys", func(t *testing.T) {
-		var want []string
-		want = append(want, each(conf, "node1", "node2", "node3")...)
-		want = append(want, each("reload postgresql", "node1", "node2", "node3")...)
-		want = append(want, each("tell the health check that a planned restart comes", "node1")...)
-		want = append(want, each("restart postgresql on the primary", "node1")...)
-		want = append(want, each("restart postgresql on the standbys", "node2", "node3")...)
-		want = append(want, each("the planned restart is over", "node1")...)
-		settingsRun(t, `{"work_mem": "8MB", "max_connections": 150}`, want, true)
+		settingsRun(t, `{"work_mem": "8MB", "max_connections": 150}`, append([]string(nil), restartChanges...), true)
 		for _, n := range []string{"node1", "node2", "node3"} {
 			if v := h.sql(n, "postgres", "SHOW max_connections"); v != "150" {
 				t.Errorf("%s: max_connections = %s after the restart", n, v)
@@ -638,14 +641,7 @@ func TestSite(t *testing.T) {
 		// max_connections back to 100: a standby must not restart with a
 		// value below its pg_control's (the primary's old 150) before it
 		// replayed the restarted primary's new one, or it cannot start.
-		var want []string
-		want = append(want, each(conf, "node1", "node2", "node3")...)
-		want = append(want, each("reload postgresql", "node1", "node2", "node3")...)
-		want = append(want, each("tell the health check that a planned restart comes", "node1")...)
-		want = append(want, each("restart postgresql on the primary", "node1")...)
-		want = append(want, each("restart postgresql on the standbys", "node2", "node3")...)
-		want = append(want, each("the planned restart is over", "node1")...)
-		settingsRun(t, `{}`, want, true)
+		settingsRun(t, `{}`, append([]string(nil), restartChanges...), true)
 		for _, n := range []string{"node1", "node2", "node3"} {
 			if v := h.sql(n, "postgres", "SHOW max_connections"); v != "100" {
 				t.Errorf("%s: max_connections = %s after lowering it", n, v)

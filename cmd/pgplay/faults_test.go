@@ -19,76 +19,6 @@ import (
 	"github.com/pgplay/pgplay/internal/sshtest"
 )
 
-// --- the processes of a test sshd ---------------------------------------------
-
-// sshdPID returns the PID of the listening sshd of srv, found in /proc by
-// its config file (sshtest does not export it).
-func sshdPID(t *testing.T, srv *sshtest.Server) int {
-	t.Helper()
-	// The listener's title is "sshd: /usr/sbin/sshd -D -e -f CONFIG [listener] ...";
-	// its children's are "sshd: USER [priv]" and the like.
-	want := []byte(filepath.Join(srv.Dir, "sshd_config"))
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		cmd, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if bytes.Contains(cmd, want) && bytes.Contains(cmd, []byte("sshd")) {
-			return pid
-		}
-	}
-	t.Fatalf("no sshd process for %s", srv.Dir)
-	return 0
-}
-
-// descendants returns the processes below pid (the per-connection sshd
-// processes of a listener, and what they run), parents first.
-func descendants(pid int) []int {
-	kids := map[int][]int{}
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...; comm may hold spaces and parentheses.
-		f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-		if len(f) < 2 {
-			continue
-		}
-		pp, _ := strconv.Atoi(f[1])
-		kids[pp] = append(kids[pp], p)
-	}
-	var out []int
-	queue := []int{pid}
-	for len(queue) > 0 {
-		p := queue[0]
-		queue = queue[1:]
-		for _, c := range kids[p] {
-			out = append(out, c)
-			queue = append(queue, c)
-		}
-	}
-	return out
-}
-
-// signalConnections sends sig to every process serving srv's connections
-// (not to the listener itself); it returns how many it signalled.
-func signalConnections(t *testing.T, srv *sshtest.Server, sig syscall.Signal) int {
-	t.Helper()
-	ps := descendants(sshdPID(t, srv))
-	for _, p := range ps {
-		_ = syscall.Kill(p, sig)
-	}
-	return len(ps)
-}
-
 // waitFor polls cond every 2ms until it holds or d passes.
 func waitFor(d time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(d)
@@ -185,11 +115,11 @@ func TestConnectionKilledMidWrite(t *testing.T) {
 	}
 	// Freeze the connection first, so the write cannot complete while the
 	// processes are being found, then kill it.
-	signalConnections(t, s.a, syscall.SIGSTOP)
+	s.a.SignalConnections(syscall.SIGSTOP)
 	if b, _ := os.ReadFile(filepath.Join(s.rootA, "big.conf")); string(b) != "old\n" {
 		t.Fatalf("the file changed before the rename: %d bytes", len(b))
 	}
-	if n := signalConnections(t, s.a, syscall.SIGKILL); n == 0 {
+	if n := s.a.SignalConnections(syscall.SIGKILL); n == 0 {
 		t.Fatal("no connection process to kill")
 	}
 
@@ -233,7 +163,7 @@ func TestConnectionKilledMidCommand(t *testing.T) {
 	if !waitFor(30*time.Second, func() bool { _, err := os.Stat(filepath.Join(s.rootA, "started")); return err == nil }) {
 		t.Fatal("the command never started on a")
 	}
-	signalConnections(t, s.a, syscall.SIGKILL)
+	s.a.SignalConnections(syscall.SIGKILL)
 	code, out := wait(t, done, 45*time.Second)
 	if d := time.Since(start); d > 30*time.Second {
 		t.Errorf("took %v: pgplay waited for the dead host", d)
@@ -276,8 +206,8 @@ func TestStalledHostDetected(t *testing.T) {
 		t.Fatal("the command never started on a")
 	}
 	frozen := time.Now()
-	signalConnections(t, s.a, syscall.SIGSTOP)
-	t.Cleanup(func() { signalConnections(t, s.a, syscall.SIGKILL) })
+	s.a.SignalConnections(syscall.SIGSTOP)
+	t.Cleanup(func() { s.a.SignalConnections(syscall.SIGKILL) })
 	code, out := wait(t, done, 45*time.Second)
 	if d := time.Since(frozen); d > 15*time.Second {
 		t.Errorf("the stalled host was detected after %v", d)
