@@ -172,11 +172,55 @@ func (m *Barman) barmanFailed(res *Result, what string, r transport.Result) *Res
 	return failed(res, "barman %s failed on server %s (rc %d): %s%s", what, m.Server, r.RC, lastLines(msg, 10), hint)
 }
 
+// barmanConfigs are the files barman reads a server's configuration
+// from (Debian's layout).
+func (m *Barman) barmanConfigs() []string {
+	return []string{"/etc/barman.conf", "/etc/barman.d/" + m.Server + ".conf"}
+}
+
+// unverified is the result of an action that asks barman about the
+// server when its configuration file is only written by an earlier task
+// of this check run (transport.Simulated): barman would read the host's
+// file, so it is not asked. It returns nil when the files are real.
+func (m *Barman) unverified(t transport.Target, res *Result) *Result {
+	queries := m.Action == "check" || m.Action == "list_backups" ||
+		m.Action == "backup" && m.IfOlderThan > 0 || m.Action == "receive_wal" && m.CreateSlot
+	if !queries {
+		return nil // the action only runs changes: simulated anyway
+	}
+	for _, f := range m.barmanConfigs() {
+		if !transport.Simulated(t, f) {
+			continue
+		}
+		res.Data["unverified"] = true
+		why := fmt.Sprintf("%s is only written by an earlier task of this check run (barman would read the host's file)", f)
+		switch m.Action {
+		case "check":
+			res.Data["checks"], res.Data["all_ok"] = map[string]any{}, false
+			res.Msg = "check mode: cannot run barman check: " + why
+		case "list_backups":
+			res.Data["backups"], res.Data["latest"] = []any{}, nil
+			res.Msg = "check mode: cannot list the backups: " + why
+		case "backup":
+			res.Changed = true
+			res.Msg = "check mode: cannot verify, a backup would be taken: " + why
+		default:
+			res.Changed = true
+			res.Msg = "check mode: cannot verify the replication slot and receive-wal: " + why
+		}
+		return res
+	}
+	return nil
+}
+
 // Run performs the action.
 func (m *Barman) Run(ctx context.Context, t transport.Target, env *Env) (*Result, error) {
 	res := &Result{Data: map[string]any{"action": m.Action}}
 	if m.Server != "" {
 		res.Data["server"] = m.Server
+	}
+	if u := m.unverified(t, res); u != nil {
+		return u, nil
 	}
 	switch m.Action {
 	case "check":

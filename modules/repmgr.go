@@ -34,6 +34,10 @@ func init() {
 // read) fails only because an earlier task was not really performed
 // (PostgreSQL not started yet...), the task is reported as a change that
 // could not be verified rather than as a failure. Refusals always fail.
+// When the config file itself is only written by an earlier task of the
+// check run (transport.Simulated), repmgr, which reads it on the host, is
+// not run at all: the reads that do not need it (psql) still run, and the
+// action is reported as a change that could not be verified.
 type Repmgr struct {
 	Action         string `arg:"action,required" choices:"primary_register|standby_clone|standby_register|standby_promote|standby_follow|node_rejoin|cluster_show" doc:"what to do"`
 	Version        string `arg:"version" default:"15" doc:"PostgreSQL major version (repmgr, pg_ctl and pg_controldata from /usr/lib/postgresql/VERSION/bin)"`
@@ -236,6 +240,10 @@ type repmgrCtx struct {
 	dataDir string
 	local   PGConn // the local server, repmgr's database
 	res     *Result
+	// confSimulated: the config file is only written by an earlier task
+	// of this check run, so repmgr (which reads it on the host) must not
+	// run; unverified: a step was skipped for that reason.
+	confSimulated, unverified bool
 }
 
 // bin is the path of a PostgreSQL program.
@@ -256,7 +264,7 @@ func (m *Repmgr) Run(ctx context.Context, t transport.Target, env *Env) (*Result
 	if err != nil {
 		return failed(res, "cannot read %s on %s: %v\n  hint: deploy repmgr.conf first (template module), readable by postgres", m.Config, t.Host(), err), nil
 	}
-	rc := &repmgrCtx{t: t, conf: parseRepmgrConf(string(raw)), res: res}
+	rc := &repmgrCtx{t: t, conf: parseRepmgrConf(string(raw)), res: res, confSimulated: transport.Simulated(t, m.Config)}
 	for _, k := range []string{"node_id", "conninfo", "data_directory"} {
 		if rc.conf[k] == "" {
 			return failed(res, "%s on %s has no %s\n  hint: repmgr.conf needs node_id, node_name, conninfo and data_directory", m.Config, t.Host(), k), nil
@@ -295,6 +303,11 @@ func (m *Repmgr) Run(ctx context.Context, t transport.Target, env *Env) (*Result
 	default:
 		return nil, fmt.Errorf("repmgr: unknown action %q", m.Action)
 	}
+	if rc.unverified && err == nil && out != nil && !out.Failed {
+		out.Changed = true
+		out.Data["unverified"] = true
+		out.Msg = fmt.Sprintf("check mode: cannot verify with repmgr: %s is only written by an earlier task of this check run (repmgr would read the host's file); would be: %s", m.Config, out.Msg)
+	}
 	if env != nil && env.Check && m.Action != "cluster_show" {
 		out, err = softenInCheckMode(out, err)
 	}
@@ -330,8 +343,14 @@ func (m *Repmgr) runRepmgr(ctx context.Context, rc *repmgrCtx, change bool, args
 }
 
 // step runs repmgr args with --dry-run first (when dryRun), then for
-// real. It returns false with rc.res failed when a run fails.
+// real. It returns false with rc.res failed when a run fails. When the
+// config file is simulated (check mode), the dry run is left out: it
+// would read the host's file.
 func (m *Repmgr) step(ctx context.Context, rc *repmgrCtx, dryRun bool, args ...string) (bool, transport.Result, error) {
+	if dryRun && rc.confSimulated {
+		rc.unverified = true
+		dryRun = false
+	}
 	if dryRun {
 		r, err := m.runRepmgr(ctx, rc, false, append(args, "--dry-run")...)
 		if err != nil {
@@ -770,6 +789,11 @@ func (m *Repmgr) nodeRejoin(ctx context.Context, rc *repmgrCtx) (*Result, error)
 
 func (m *Repmgr) clusterShow(ctx context.Context, rc *repmgrCtx) (*Result, error) {
 	res := rc.res
+	if rc.confSimulated {
+		res.Data["nodes"], res.Data["primary"], res.Data["ok"], res.Data["unverified"] = []any{}, "", false, true
+		res.Msg = fmt.Sprintf("check mode: cannot show the cluster: %s is only written by an earlier task of this check run (repmgr would read the host's file)", m.Config)
+		return res, nil
+	}
 	csv, err := m.runRepmgr(ctx, rc, false, "cluster", "show", "--csv")
 	if err != nil {
 		return nil, err

@@ -72,7 +72,7 @@ func (s *Stat) Run(ctx context.Context, t transport.Target, env *Env) (*Result, 
 			info["lnk_source"] = s.Path
 		}
 		if isreg && s.GetChecksum {
-			sum, err := checksum(ctx, t, p, st.Size)
+			sum, err := checksum(ctx, t, p, st.Size, st.Simulated)
 			if err != nil {
 				return nil, err
 			}
@@ -83,9 +83,10 @@ func (s *Stat) Run(ctx context.Context, t transport.Target, env *Env) (*Result, 
 }
 
 // checksum returns the hex SHA-1 of a regular file: read and hashed here
-// when small, with sha1sum on the host when large.
-func checksum(ctx context.Context, t transport.Target, p string, size int64) (string, error) {
-	if size <= maxLocalHash {
+// when small or simulated (check mode: sha1sum on the host would not see
+// it), with sha1sum on the host when large.
+func checksum(ctx context.Context, t transport.Target, p string, size int64, simulated bool) (string, error) {
+	if size <= maxLocalHash || simulated {
 		b, err := t.ReadFile(ctx, p)
 		if err != nil {
 			return "", fmt.Errorf("read %s: %w", p, err)

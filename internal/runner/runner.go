@@ -74,6 +74,9 @@ type Runner struct {
 	extraTmpl  []string // keys of ExtraVars whose values hold templates
 	forks      *workers // run a task on hosts, at most Forks at once
 
+	// A check run's simulated file changes, per host (see overlay.go).
+	overlays checkOverlays
+
 	// .hostvars, kept up to date as hosts change (see hostvars.go).
 	hvMu    sync.Mutex
 	hvHosts map[string]map[string]any // each inventory host's entry; never changed once stored

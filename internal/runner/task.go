@@ -697,7 +697,14 @@ func (pr *playRun) target(ctx context.Context, tc *taskCtx, h *hostState, vars m
 		check = *cm
 	}
 	if check {
-		tg = transport.NewCheckTarget(tg, func(transport.Change) {})
+		// In a check run the host's simulated file changes last the run,
+		// so later tasks see them; a check_mode: true task of a real run
+		// sees only its own.
+		var ov *transport.Overlay
+		if r.opt.Check {
+			ov = r.overlays.host(name)
+		}
+		tg = transport.NewCheckTargetWith(tg, func(transport.Change) {}, ov)
 	}
 	return tg, nil
 }

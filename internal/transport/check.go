@@ -10,31 +10,118 @@ import (
 // NewCheckTarget wraps t for check mode: Query, Stat and ReadFile run on
 // t; every change (Change, WriteFile, SetAttrs, Mkdir, Remove, Symlink) is
 // passed to record and not performed, and Change returns a Result with
-// Simulated set. record may be nil.
+// Simulated set. record may be nil. The file changes are simulated in an
+// Overlay of this Target's own (NewCheckTargetWith shares one), so that its
+// Stat and ReadFile see them.
 func NewCheckTarget(t Target, record func(Change)) Target {
+	return NewCheckTargetWith(t, record, nil)
+}
+
+// NewCheckTargetWith is NewCheckTarget with the Overlay ov (nil: a new
+// one): the file changes are simulated in ov, and Stat, ReadFile and
+// StatRead answer from ov first, then from t. The runner passes the
+// host's Overlay of the run, so that a task sees what earlier tasks of
+// the check run would have written, created or removed.
+func NewCheckTargetWith(t Target, record func(Change), ov *Overlay) Target {
 	if record == nil {
 		record = func(Change) {}
 	}
-	return &checkTarget{t: t, record: record}
+	if ov == nil {
+		ov = NewOverlay()
+	}
+	return &checkTarget{t: t, record: record, ov: ov}
 }
 
 type checkTarget struct {
 	t      Target
 	record func(Change)
+	ov     *Overlay
 }
 
 func (c *checkTarget) Host() string { return c.t.Host() }
 
+// Query runs on the host: it does not see the simulated file changes.
 func (c *checkTarget) Query(ctx context.Context, cmd Cmd) (Result, error) {
 	return c.t.Query(ctx, cmd)
 }
 
+// Stat answers from the simulated changes (FileInfo.Simulated set), else
+// from the host.
 func (c *checkTarget) Stat(ctx context.Context, p string) (FileInfo, error) {
-	return c.t.Stat(ctx, p)
+	cp, ok := cleanAbs(p)
+	if !ok {
+		return c.t.Stat(ctx, p)
+	}
+	q, e, hidden := c.ov.find(cp)
+	switch {
+	case hidden || (e != nil && e.kind == simAbsent):
+		return FileInfo{Path: cp, Simulated: true}, ctx.Err()
+	case e == nil || e.kind == simAttrs:
+		fi, err := c.t.Stat(ctx, q)
+		if err != nil || q == cp && e == nil {
+			return fi, err
+		}
+		fi.Path, fi.Simulated = cp, true
+		if e != nil && fi.Exists {
+			e.apply(&fi)
+		}
+		return fi, nil
+	}
+	return e.info(cp), ctx.Err()
 }
 
+// ReadFile answers from the simulated changes, else from the host.
 func (c *checkTarget) ReadFile(ctx context.Context, p string) ([]byte, error) {
-	return c.t.ReadFile(ctx, p)
+	return c.readFile(ctx, p, 0)
+}
+
+func (c *checkTarget) readFile(ctx context.Context, p string, hops int) ([]byte, error) {
+	cp, ok := cleanAbs(p)
+	if !ok {
+		return c.t.ReadFile(ctx, p)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	q, e, hidden := c.ov.find(cp)
+	switch {
+	case hidden || (e != nil && e.kind == simAbsent):
+		return nil, c.notExist(p)
+	case e == nil || e.kind == simAttrs:
+		return c.t.ReadFile(ctx, q)
+	case e.kind == simDir:
+		return nil, fmt.Errorf("host %s: read %s: is a directory (created by an earlier task of this check run)", c.Host(), p)
+	case e.kind == simLink:
+		if hops >= maxLinkHops {
+			return nil, fmt.Errorf("host %s: read %s: too many levels of symbolic links", c.Host(), p)
+		}
+		return c.readFile(ctx, linkDest(q, e.target), hops+1)
+	}
+	return append([]byte{}, e.data...), nil
+}
+
+// statRead is StatRead over the simulated changes: the host's pipelined
+// StatRead when they do not touch p.
+func (c *checkTarget) statRead(ctx context.Context, p string, max int64) (FileInfo, []byte, error) {
+	if cp, ok := cleanAbs(p); ok {
+		q, e, hidden := c.ov.find(cp)
+		if !hidden && q == cp && (e == nil || e.kind == simAttrs) {
+			fi, data, err := StatRead(ctx, c.t, cp, max)
+			if err == nil && e != nil && fi.Exists {
+				e.apply(&fi)
+			}
+			return fi, data, err
+		}
+	}
+	fi, err := c.Stat(ctx, p)
+	if err != nil || !fi.Exists || fi.IsDir || fi.IsLink || fi.Size > max {
+		return fi, nil, err
+	}
+	b, err := c.ReadFile(ctx, p)
+	if err != nil {
+		return fi, nil, err
+	}
+	return fi, b, nil
 }
 
 // Change records the command. Its Detail names the directory, the
@@ -77,15 +164,20 @@ func attrsDetail(a Attrs) string {
 	return strings.Join(d, ", ")
 }
 
+// WriteFile records the write and simulates it.
 func (c *checkTarget) WriteFile(ctx context.Context, p string, data []byte, a Attrs) error {
 	d := fmt.Sprintf("%d bytes", len(data))
 	if ad := attrsDetail(a); ad != "" {
 		d += ", " + ad
 	}
 	c.record(Change{Op: "write", Path: p, Detail: d})
-	return ctx.Err()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return c.simWrite(ctx, p, data, a)
 }
 
+// SetAttrs records the change and simulates it.
 func (c *checkTarget) SetAttrs(ctx context.Context, p string, a Attrs) error {
 	if a.Owner != "" || a.Group != "" {
 		c.record(Change{Op: "chown", Path: p, Detail: attrsDetail(Attrs{Owner: a.Owner, Group: a.Group})})
@@ -93,20 +185,39 @@ func (c *checkTarget) SetAttrs(ctx context.Context, p string, a Attrs) error {
 	if a.Mode != 0 {
 		c.record(Change{Op: "chmod", Path: p, Detail: attrsDetail(Attrs{Mode: a.Mode})})
 	}
-	return ctx.Err()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c.simSetAttrs(ctx, p, a)
+	return nil
 }
 
+// Mkdir records the change and simulates it.
 func (c *checkTarget) Mkdir(ctx context.Context, p string, a Attrs) error {
 	c.record(Change{Op: "mkdir", Path: p, Detail: attrsDetail(a)})
-	return ctx.Err()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c.simMkdir(ctx, p, a)
+	return nil
 }
 
+// Remove records the change and simulates it.
 func (c *checkTarget) Remove(ctx context.Context, p string) error {
 	c.record(Change{Op: "remove", Path: p})
-	return ctx.Err()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c.simRemove(p)
+	return nil
 }
 
+// Symlink records the change and simulates it.
 func (c *checkTarget) Symlink(ctx context.Context, target, p string) error {
 	c.record(Change{Op: "symlink", Path: p, Detail: "-> " + target})
-	return ctx.Err()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c.simSymlink(ctx, target, p)
+	return nil
 }

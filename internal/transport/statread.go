@@ -54,7 +54,8 @@ func (t *hostTarget) StatRead(ctx context.Context, p string, max int64) (FileInf
 	return fi, data, nil
 }
 
-// StatRead reads, so it runs in check mode too.
+// StatRead reads, so it runs in check mode too; it answers from the
+// simulated changes first (see checkTarget.statRead).
 func (c *checkTarget) StatRead(ctx context.Context, p string, max int64) (FileInfo, []byte, error) {
-	return StatRead(ctx, c.t, p, max)
+	return c.statRead(ctx, p, max)
 }

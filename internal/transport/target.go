@@ -46,6 +46,10 @@ type FileInfo struct {
 	Group      string // group name, when resolvable
 	LinkTarget string
 	ModTime    time.Time
+	// Simulated is true when the answer comes from a change that an
+	// earlier operation of the check run only simulated (check mode):
+	// commands run on the host do not see it.
+	Simulated bool
 }
 
 // Attrs are the wanted attributes of a file or directory. Zero values mean

@@ -1,0 +1,134 @@
+package runner
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/pgplay/pgplay/internal/playbook"
+	"github.com/pgplay/pgplay/internal/report"
+)
+
+// diskTree lists every path under dir with its mode and content.
+func diskTree(t *testing.T, dir string) string {
+	t.Helper()
+	var lines []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		line := fmt.Sprintf("%s %v", p, fi.Mode())
+		if fi.Mode().IsRegular() {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			line += " " + string(b)
+		}
+		lines = append(lines, line)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
+}
+
+// In a check run a task sees the files earlier tasks only simulated
+// writing, creating and removing (on the host the operation targets:
+// the delegate under delegate_to), and nothing reaches the disk.
+func TestCheckRunSeesSimulatedFiles(t *testing.T) {
+	src := writeFiles(t, map[string]string{
+		"site.yaml": `- hosts: h1
+  tasks:
+    - name: t1
+      file: {path: "{{ .d }}/conf", state: directory, mode: "0750"}
+    - name: t2
+      copy: {src: app.conf, dest: "{{ .d }}/conf", mode: "0640"}
+      register: t2
+    - name: t3
+      stat: {path: "{{ .d }}/conf/app.conf"}
+      register: t3
+    - name: t4
+      template: {src: app.conf.tmpl, dest: "{{ .d }}/conf/app.conf"}
+    - name: t5
+      file: {path: "{{ .d }}/conf", state: absent}
+    - name: t6
+      stat: {path: "{{ .d }}/conf/app.conf"}
+      register: t6
+    - name: remove a host directory
+      file: {path: "{{ .d }}/keep", state: absent}
+    - name: its file is gone
+      stat: {path: "{{ .d }}/keep/old.conf"}
+      register: t7
+    - name: delegated write
+      copy: {content: "x", dest: "{{ .d }}/delegated"}
+      delegate_to: h2
+    - name: seen by the delegate
+      stat: {path: "{{ .d }}/delegated"}
+      delegate_to: h2
+      register: d2
+    - name: not by the task's host
+      stat: {path: "{{ .d }}/delegated"}
+      register: d1
+    - name: report
+      debug:
+        msg: "dest={{ .t2.dest }} t3={{ .t3.stat.exists }},{{ .t3.stat.size }},{{ .t3.stat.mode }},{{ .t3.stat.isdir }} t6={{ .t6.stat.exists }} t7={{ .t7.stat.exists }} d2={{ .d2.stat.exists }} d1={{ .d1.stat.exists }}"
+`,
+		"files/app.conf":          "from copy\n",
+		"templates/app.conf.tmpl": "from template {{ .inventory_hostname }}\n",
+	})
+	disk := t.TempDir()
+	// A host directory the run removes (in check mode) with a file in it.
+	if err := os.MkdirAll(filepath.Join(disk, "keep"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(disk, "keep", "old.conf"), []byte("old\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := diskTree(t, disk)
+
+	popt := loadOptions(src)
+	pb, err := playbook.Load("site.yaml", popt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := localInventory(t, "", "h1", "h2")
+	o, ev := run(t, Options{Inventory: inv, Source: popt.Source, Check: true, Diff: true,
+		ExtraVars: map[string]any{"d": disk}}, pb)
+	if o.Failed {
+		t.Fatalf("check run failed: %v", ev.failures())
+	}
+
+	want := fmt.Sprintf("dest=%s/conf/app.conf t3=true,10,0640,false t6=false t7=false d2=true d1=false", disk)
+	if got := ev.results("h1"); len(got) == 0 || got[len(got)-1] != ": "+want {
+		t.Errorf("results:\n%s\nwant last:\n%s", strings.Join(got, "\n"), want)
+	}
+
+	// The template's diff is against what the copy (simulated) wrote.
+	var diffs []report.Diff
+	for _, e := range ev.all {
+		if e.Kind == report.HostResult && e.Task == "t4" {
+			diffs = e.Diffs
+			if e.Status != report.Changed {
+				t.Errorf("t4 status %v, want changed", e.Status)
+			}
+		}
+	}
+	if len(diffs) != 1 || diffs[0].Before != "from copy\n" || diffs[0].After != "from template h1\n" {
+		t.Errorf("t4 diffs %+v, want from copy -> from template h1", diffs)
+	}
+
+	if after := diskTree(t, disk); after != before {
+		t.Fatalf("a check run changed the disk:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
