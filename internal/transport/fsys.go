@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -109,6 +110,26 @@ func sftpOptions() []sftp.ClientOption {
 type sftpFS struct {
 	c     *sftp.Client
 	stats *poolStats
+	// stuck: a request of this session may never be answered (an open
+	// of a FIFO blocks sftp-server); the next operation opens a new one.
+	stuck atomic.Bool
+}
+
+// leave marks the session stuck behind an open that may never be
+// answered, and closes the file if the answer comes after all.
+func (s *sftpFS) leave(opened <-chan openResult) {
+	s.stuck.Store(true)
+	go func() {
+		if r := <-opened; r.f != nil {
+			r.f.Close()
+		}
+	}()
+}
+
+// openResult is the answer to an open sent ahead of a stat.
+type openResult struct {
+	f   *sftp.File
+	err error
 }
 
 // rt counts n round trips.
@@ -148,16 +169,25 @@ func closeLater(f *sftp.File) {
 // finds the end: two requests). Three round trips for a file up to 32
 // KiB; the close is not waited for.
 func (s *sftpFS) readFile(p string) ([]byte, error) {
-	type openResult struct {
-		f   *sftp.File
-		err error
-	}
 	opened := make(chan openResult, 1)
 	go func() {
 		f, err := s.c.Open(p)
 		opened <- openResult{f, err}
 	}()
 	fi, serr := s.c.Stat(p)
+	if serr == nil && !fi.Mode().IsRegular() && !fi.IsDir() {
+		// A FIFO or a device: the open may never come back (see statRead).
+		select {
+		case o := <-opened:
+			if o.f != nil {
+				closeLater(o.f)
+			}
+		case <-time.After(0):
+			s.leave(opened)
+		}
+		s.rt(1)
+		return nil, fmt.Errorf("%s is not a regular file (%s)", p, fi.Mode().Type())
+	}
 	o := <-opened
 	s.rt(1)
 	if o.err != nil {
@@ -193,17 +223,30 @@ const readBlock = 32 << 10
 // pipelined ones beyond). The open follows a link at p; its handle is
 // closed unused.
 func (s *sftpFS) statRead(p string, max int64) (rawStat, []byte, error, error) {
-	type openResult struct {
-		f   *sftp.File
-		err error
-	}
 	opened := make(chan openResult, 1)
 	go func() {
 		f, err := s.c.Open(p)
 		opened <- openResult{f, err}
 	}()
 	fi, lerr := s.c.Lstat(p)
-	o := <-opened
+	var o openResult
+	if lerr == nil && !rawFromSFTP(fi).isRegular {
+		// Not a regular file: its content is not wanted, and the open
+		// may never come back (a FIFO without a writer, a link to one,
+		// a device). Do not wait long for it; if it hangs, sftp-server
+		// answers nothing after it: leave this session.
+		wait := time.Second
+		if st := rawFromSFTP(fi); !st.isDir && !st.isLink {
+			wait = 0
+		}
+		select {
+		case o = <-opened:
+		case <-time.After(wait):
+			s.leave(opened)
+		}
+	} else {
+		o = <-opened
+	}
 	s.rt(1)
 	if o.f != nil {
 		defer closeLater(o.f)
@@ -418,7 +461,13 @@ func (osFS) lstat(p string) (rawStat, error) {
 
 func (osFS) readLink(p string) (string, error) { return os.Readlink(p) }
 
-func (osFS) readFile(p string) ([]byte, error) { return os.ReadFile(p) }
+func (osFS) readFile(p string) ([]byte, error) {
+	// os.ReadFile of a FIFO without a writer would wait for one.
+	if fi, err := os.Stat(p); err == nil && !fi.Mode().IsRegular() && !fi.IsDir() {
+		return nil, fmt.Errorf("%s is not a regular file (%s)", p, fi.Mode().Type())
+	}
+	return os.ReadFile(p)
+}
 
 func (o osFS) statRead(p string, max int64) (rawStat, []byte, error, error) {
 	st, err := o.lstat(p)

@@ -454,7 +454,13 @@ func (h *sshHost) files(ctx context.Context, become string) (fileSystem, error) 
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if s := h.sessions[become]; s != nil {
-		return s.fs, nil
+		if !s.fs.stuck.Load() {
+			return s.fs, nil
+		}
+		// A request blocks the old session's sftp-server (see statRead):
+		// close it (that ends the waiting request) and start another.
+		delete(h.sessions, become)
+		go s.close()
 	}
 	var s *sftpSession
 	var err error

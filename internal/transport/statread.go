@@ -41,6 +41,13 @@ func (t *hostTarget) StatRead(ctx context.Context, p string, max int64) (FileInf
 		return FileInfo{}, nil, err
 	}
 	st, data, lerr, rerr := fsys.statRead(cp, max)
+	if sf, ok := fsys.(*sftpFS); ok && sf.stuck.Load() {
+		// p is a FIFO or the like, and the session waits on its open:
+		// owner names come from a new one.
+		if fsys, _, err = t.fs(ctx, "stat", p); err != nil {
+			return FileInfo{}, nil, err
+		}
+	}
 	fi, err := describe(ctx, fsys, t.b.ids(), cp, st, lerr)
 	if err != nil {
 		return FileInfo{}, nil, t.fileErr("stat", p, err)
