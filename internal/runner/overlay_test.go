@@ -2,45 +2,24 @@ package runner
 
 import (
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 
+	"github.com/pgplay/pgplay/internal/disktree"
 	"github.com/pgplay/pgplay/internal/playbook"
 	"github.com/pgplay/pgplay/internal/report"
 )
 
-// diskTree lists every path under dir with its mode and content.
+// diskTree describes the tree under dir (see disktree.Describe).
 func diskTree(t *testing.T, dir string) string {
 	t.Helper()
-	var lines []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		fi, err := os.Lstat(p)
-		if err != nil {
-			return err
-		}
-		line := fmt.Sprintf("%s %v", p, fi.Mode())
-		if fi.Mode().IsRegular() {
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			line += " " + string(b)
-		}
-		lines = append(lines, line)
-		return nil
-	})
+	s, err := disktree.Describe(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sort.Strings(lines)
-	return strings.Join(lines, "\n")
+	return s
 }
 
 // In a check run a task sees the files earlier tasks only simulated

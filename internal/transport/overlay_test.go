@@ -2,47 +2,25 @@ package transport_test
 
 import (
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"os/user"
 	"path/filepath"
-	"sort"
-	"strings"
 	"testing"
 
+	"github.com/pgplay/pgplay/internal/disktree"
 	"github.com/pgplay/pgplay/internal/sshtest"
 	"github.com/pgplay/pgplay/internal/transport"
 )
 
-// treeOf lists every path under dir with its kind, mode and content.
+// treeOf describes the tree under dir (see disktree.Describe).
 func treeOf(t *testing.T, dir string) string {
 	t.Helper()
-	var lines []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		fi, err := os.Lstat(p)
-		if err != nil {
-			return err
-		}
-		line := fmt.Sprintf("%s %v", p, fi.Mode())
-		if fi.Mode().IsRegular() {
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			line += " " + string(b)
-		}
-		lines = append(lines, line)
-		return nil
-	})
+	s, err := disktree.Describe(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sort.Strings(lines)
-	return strings.Join(lines, "\n")
+	return s
 }
 
 // Check-mode Targets sharing an Overlay see each other's simulated file
