@@ -294,3 +294,22 @@ func TestVariableChainsAndChangedFailedWhen(t *testing.T) {
 		}
 	}
 }
+
+// --force-handlers: a host that failed after notifying a handler still
+// runs it; without the flag, the run warns that it did not.
+func TestForceHandlersFlag(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"inv.yaml": "all:\n  hosts:\n    solo: {connection: local}\n",
+		"play.yaml": "- hosts: all\n  tasks:\n    - command: {argv: [\"true\"]}\n      notify: mark\n    - fail: {msg: broken}\n" +
+			"  handlers:\n    - name: mark\n      command: {argv: [touch, \"" + dir + "/marked\"]}\n",
+	})
+	code, out, errOut := cli(t, "run", filepath.Join(dir, "play.yaml"), "-i", filepath.Join(dir, "inv.yaml"))
+	if _, err := os.Stat(filepath.Join(dir, "marked")); code != 2 || err == nil || !strings.Contains(out+errOut, "handlers notified but not run") || !strings.Contains(out+errOut, "mark [solo]") {
+		t.Errorf("without the flag: exit %d, handler ran: %v; want 2, not run, and a warning\n%s%s", code, err == nil, out, errOut)
+	}
+	code, out, errOut = cli(t, "run", filepath.Join(dir, "play.yaml"), "-i", filepath.Join(dir, "inv.yaml"), "--force-handlers")
+	if _, err := os.Stat(filepath.Join(dir, "marked")); code != 2 || err != nil {
+		t.Errorf("--force-handlers: exit %d, marker: %v; want 2 and the handler run\n%s%s", code, err, out, errOut)
+	}
+}

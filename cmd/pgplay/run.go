@@ -38,6 +38,7 @@ type runFlags struct {
 	connectTimeout time.Duration
 	vaultIdentity  string
 	vault          *vault.Files // vault files met by this run (vars_files, -e @file)
+	forceHandlers  bool
 }
 
 // vaultFiles opens the vault files of the run; their values are secrets.
@@ -58,6 +59,7 @@ func (f *runFlags) register(cmd *cobra.Command) {
 	fl.BoolVarP(&f.check, "check", "C", false, "check mode: report what would change, change nothing")
 	fl.BoolVarP(&f.diff, "diff", "D", false, "show diffs of changed files")
 	fl.IntVarP(&f.forks, "forks", "f", 20, "how many hosts to work on in parallel")
+	fl.BoolVar(&f.forceHandlers, "force-handlers", false, "run notified handlers on hosts that failed after notifying them")
 	fl.CountVarP(&f.verbose, "verbose", "v", "more output (-v, -vv, -vvv)")
 	fl.StringVar(&f.output, "output", "human", "output format: human or json (one JSON object per event)")
 	fl.BoolVar(&f.acceptNew, "accept-new-host-keys", false, "trust and record unknown host keys (never a changed one)")
@@ -194,7 +196,7 @@ func execute(cmd *cobra.Command, f *runFlags, pb *playbook.Playbook, src *conten
 	}
 	r := runner.New(runner.Options{
 		Inventory: inv, Source: src, Limit: f.limit, Tags: f.tags, SkipTags: f.skipTags,
-		ExtraVars: extra, Check: f.check, Diff: f.diff, Forks: f.forks, Verbosity: f.verbose,
+		ExtraVars: extra, Check: f.check, Diff: f.diff, Forks: f.forks, Verbosity: f.verbose, ForceHandlers: f.forceHandlers,
 		Sink: sink, Redactor: red, AcceptNewHostKeys: f.acceptNew, ConnectTimeout: f.connectTimeout,
 	})
 	if err := r.Prepare(pb); err != nil {

@@ -259,7 +259,7 @@ func (p *parser) importPlaybook(pc *pbctx, ps []pair, imp *pair) ([]*Play, error
 var playKeys = []string{
 	"name", "hosts", "become", "become_user", "vars", "vars_files", "roles",
 	"pre_tasks", "tasks", "post_tasks", "handlers", "serial", "gather_facts",
-	"any_errors_fatal", "tags", "secret_vars",
+	"any_errors_fatal", "force_handlers", "tags", "secret_vars",
 }
 
 // unsupportedPlayKeys are Ansible play keys pgplay does not have, with what
@@ -315,6 +315,8 @@ func (p *parser) play(pc *pbctx, n *yaml.Node, ps []pair) (*Play, error) {
 			play.GatherFacts, err = boolValue(file, q.V, "gather_facts")
 		case "any_errors_fatal":
 			play.AnyErrorsFatal, err = boolValue(file, q.V, "any_errors_fatal")
+		case "force_handlers":
+			play.ForceHandlers, err = boolValue(file, q.V, "force_handlers")
 		case "tags":
 			play.Tags, err = stringList(file, q.V, "tags")
 		case "secret_vars":

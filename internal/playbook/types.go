@@ -62,6 +62,7 @@ type Play struct {
 	Serial         []string // batch sizes as written: "2", "30%"; empty = all at once
 	GatherFacts    bool     // default false
 	AnyErrorsFatal bool
+	ForceHandlers  bool // run notified handlers on hosts that failed too
 	Tags           []string
 	SecretVars     []string // names of extra variables to redact (secret_vars:)
 }

@@ -322,11 +322,12 @@ func (pr *playRun) flushHandlers(ctx context.Context) {
 				continue
 			}
 			delete(pr.notify, ht)
+			force := pr.r.opt.ForceHandlers || pr.play.ForceHandlers
 			var hosts []*hostState
 			for _, h := range pr.batch {
 				switch {
 				case !set[h]:
-				case h.failed || h.unreachable:
+				case h.unreachable || h.failed && !force:
 					pr.markUnrun(ht, h)
 				default:
 					hosts = append(hosts, h)
@@ -386,7 +387,8 @@ func (pr *playRun) warnUnrunHandlers() {
 	}
 	if len(lines) > 0 {
 		pr.r.emit(report.Event{Kind: report.Warning, Play: pr.play.Name, Msg: "handlers notified but not run (the run was interrupted or the host failed):\n" +
-			strings.Join(lines, "\n") + "\n  what notified them changed, so a new run may find nothing to change and not notify them again: do what they do by hand if needed"})
+			strings.Join(lines, "\n") + "\n  what notified them changed, so a new run may find nothing to change and not notify them again: do what they do by hand if needed" +
+			" (--force-handlers runs them on hosts that failed)"})
 	}
 }
 

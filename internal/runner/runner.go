@@ -33,6 +33,9 @@ type Options struct {
 	Diff      bool
 	Forks     int // default 20
 	Verbosity int
+	// ForceHandlers runs the handlers a host notified even when the host
+	// failed afterwards (as a play's force_handlers: true).
+	ForceHandlers bool
 	// Sink receives events; the runner redacts them through Redactor first.
 	Sink     report.Sink
 	Redactor *report.Redactor

@@ -508,3 +508,44 @@ func TestThrottle(t *testing.T) {
 		}
 	}
 }
+
+// --force-handlers (or a play's force_handlers: true) runs the handler on
+// the host that failed after notifying it; nothing is left unrun.
+func TestForceHandlers(t *testing.T) {
+	for _, tc := range []struct {
+		name, playKey string
+		opt           bool
+	}{{"option", "", true}, {"play keyword", "  force_handlers: true\n", false}} {
+		inv := localInventory(t, "", "h1", "h2")
+		play := `- hosts: pg
+` + tc.playKey + `  tasks:
+    - name: change
+      command: {argv: ["true"]}
+      notify: apply
+    - name: break h2
+      fail: {msg: broken}
+      when: eq .inventory_hostname "h2"
+  handlers:
+    - name: apply
+      debug: {msg: applied}
+`
+		pb, err := playbook.Parse("play.yaml", []byte(play), benchOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		o, ev := run(t, Options{Inventory: inv, ForceHandlers: tc.opt}, pb)
+		if !o.Failed {
+			t.Fatalf("%s: the run did not fail", tc.name)
+		}
+		for _, h := range []string{"h1", "h2"} {
+			if got := strings.Join(ev.results(h), "|"); !strings.Contains(got, "applied") {
+				t.Errorf("%s: %s did not run the handler: %s", tc.name, h, got)
+			}
+		}
+		for _, e := range ev.all {
+			if e.Kind == report.Warning && strings.Contains(e.Msg, "handlers notified but not run") {
+				t.Errorf("%s: warning %q although every handler ran", tc.name, e.Msg)
+			}
+		}
+	}
+}
