@@ -297,6 +297,35 @@ func TestBecomeCommandAndFile(t *testing.T) {
 	}
 }
 
+// A role entry's become_user applies to the role's handlers as to its
+// tasks.
+func TestRoleBecomeAppliesToItsHandlers(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("become tests need root (sudo to nobody); CI runs as root")
+	}
+	l := newLab(t, []string{"a"}, "")
+	shared, err := os.MkdirTemp("", "pgplay-become-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(shared) })
+	if err := os.Chmod(shared, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	writeFiles(t, l.dir, map[string]string{
+		"play.yaml":                  "- hosts: all\n  roles:\n    - {role: r, become: true, become_user: nobody}\n",
+		"roles/r/tasks/main.yaml":    "- command: {argv: [\"true\"]}\n  notify: who\n",
+		"roles/r/handlers/main.yaml": "- name: who\n  shell: id -un > " + shared + "/handler-user\n",
+	})
+	code, out, errs := cli(t, "run", filepath.Join(l.dir, "play.yaml"), "-i", l.inv)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
+	}
+	if b, err := os.ReadFile(filepath.Join(shared, "handler-user")); err != nil || string(b) != "nobody\n" {
+		t.Errorf("the role's handler ran as %q (%v), want nobody", b, err)
+	}
+}
+
 func TestUnreachableHostOthersFinish(t *testing.T) {
 	l := newLab(t, []string{"a"}, "        down:\n          root: /nonexistent\n          ssh_port: 1\n")
 	writeFiles(t, l.dir, map[string]string{"play.yaml": `

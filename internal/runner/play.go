@@ -337,6 +337,15 @@ func (pr *playRun) flushHandlers(ctx context.Context) {
 				continue
 			}
 			in := inherit{become: pr.play.Become, becomeUser: pr.play.BecomeUser, role: pr.hRole[ht], handler: true}
+			if rr := pr.hRole[ht]; rr != nil {
+				// a role's handlers run as its tasks do
+				if rr.Become != nil {
+					in.become = rr.Become
+				}
+				if rr.BecomeUser != "" {
+					in.becomeUser = rr.BecomeUser
+				}
+			}
 			for h := range pr.runTask(ctx, ht, hosts, in) {
 				h.failed = true
 			}
