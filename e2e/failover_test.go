@@ -738,18 +738,4 @@ func TestFailover(t *testing.T) {
 			t.Errorf("status does not warn that %s is unreachable:\n%s", victim, out)
 		}
 	})
-
-	t.Run("BarmanFollowsTheNewPrimary", func(t *testing.T) {
-		// barman streams through the VIP: after the failovers, its cron job
-		// (every minute) recreates the slot on the new primary and restarts
-		// receive-wal; then a backup works.
-		eventually(t, 150*time.Second, "barman check OK after the failovers", func() (bool, string) {
-			rep, _, raw := c.status(t)
-			return len(rep.Barman) == 1 && rep.Barman[0].CheckOK, raw
-		})
-		out, rc := c.hosts(t).try("backup1", "runuser", "-u", "barman", "--", "barman", "backup", "pgplay", "--wait")
-		if rc != 0 {
-			t.Errorf("barman backup after the failovers: exit %d\n%s", rc, out)
-		}
-	})
 }
