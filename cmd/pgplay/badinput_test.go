@@ -135,13 +135,14 @@ func TestBadInputs(t *testing.T) {
 		{name: "playbook: not found", args: []string{"run", "{d}/nope.yaml", "-i", "{inv}"}, code: 5, want: []string{"nope.yaml not found"}, noPos: true},
 
 		// Roles.
-		{name: "role: not found", files: map[string]string{"play.yaml": "- hosts: all\n  roles:\n    - postgress\n"}, code: 4, want: []string{"play.yaml:3:7", `role "postgress" not found`}},
+		{name: "role: not found", files: map[string]string{"play.yaml": "- hosts: all\n  roles:\n    - postgress\n"}, code: 4, want: []string{"play.yaml:3:7", `role "postgress" not found`, `did you mean "postgres"?`}},
 		{name: "role: unknown module in its tasks", files: map[string]string{"play.yaml": "- hosts: all\n  tasks:\n" + first + "  roles: [r]\n", "roles/r/tasks/main.yaml": "- name: x\n  comand: ls\n"},
 			code: 4, want: []string{"roles/r/tasks/main.yaml:2:3", `unknown module "comand"`, `did you mean "command"?`}},
 		{name: "role: malformed defaults", files: map[string]string{"play.yaml": "- hosts: all\n  roles: [r]\n", "roles/r/tasks/main.yaml": first, "roles/r/defaults/main.yaml": "a: [1\n"},
 			code: 4, want: []string{"roles/r/defaults/main.yaml:", "invalid YAML"}},
 		{name: "role: invalid name", files: map[string]string{"play.yaml": "- hosts: all\n  roles: [\"../etc\"]\n"}, code: 4, want: []string{"play.yaml:2:11", `invalid role name "../etc"`}},
-		{name: "role command: unknown role", args: []string{"role", "nosuchrole", "-i", "{inv}"}, code: 4, want: []string{`role "nosuchrole" not found`}, noPos: true},
+		{name: "role command: unknown role", args: []string{"role", "nosuchrole", "-i", "{inv}"}, code: 4, want: []string{`role "nosuchrole" not found`, "roles found: barman, cluster,"}, noPos: true},
+		{name: "role command: misspelt role", args: []string{"role", "sync_standbi", "-i", "{inv}"}, code: 4, want: []string{`role "sync_standbi" not found`, `did you mean "sync_standby"?`}, noPos: true},
 
 		// Templates.
 		{name: "template: syntax error in a later task", files: map[string]string{"play.yaml": play("    - command: echo {{ .x }\n")}, code: 4, want: []string{"play.yaml:4:16", "template syntax error", "in: echo {{ .x }"}},

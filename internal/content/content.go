@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"sort"
 	"strings"
 )
 
@@ -80,4 +81,33 @@ func (s *Source) With(dirs ...string) *Source {
 	n := &Source{Embedded: s.Embedded}
 	n.Dirs = append(append([]string{}, dirs...), s.Dirs...)
 	return n
+}
+
+// Subdirs lists the names of the directories in dir (a relative slash
+// path) on disk (in every one of s.Dirs) and in the embedded content,
+// sorted, each once.
+func (s *Source) Subdirs(dir string) []string {
+	seen := map[string]bool{}
+	for _, d := range s.Dirs {
+		ents, _ := os.ReadDir(filepath.Join(d, filepath.FromSlash(dir)))
+		for _, e := range ents {
+			if e.IsDir() {
+				seen[e.Name()] = true
+			}
+		}
+	}
+	if s.Embedded != nil {
+		ents, _ := fs.ReadDir(s.Embedded, path.Clean(dir))
+		for _, e := range ents {
+			if e.IsDir() {
+				seen[e.Name()] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for n := range seen {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
 }

@@ -42,3 +42,25 @@ func TestDiskBeforeEmbedded(t *testing.T) {
 		t.Errorf("With(dir) should search dir first: %q %v", b, err)
 	}
 }
+
+func TestSubdirsFromDiskAndEmbedded(t *testing.T) {
+	dir := t.TempDir()
+	for _, d := range []string{"roles/mine", "roles/postgres"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "roles/README"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	src := &Source{Dirs: []string{dir, filepath.Join(dir, "missing")}, Embedded: fstest.MapFS{
+		"roles/postgres/tasks/main.yaml": {Data: []byte("x")},
+		"roles/barman/tasks/main.yaml":   {Data: []byte("x")},
+	}}
+	if got := strings.Join(src.Subdirs("roles"), ","); got != "barman,mine,postgres" {
+		t.Errorf("Subdirs(roles) = %s, want barman,mine,postgres (files left out, each once, sorted)", got)
+	}
+	if got := src.Subdirs("nothing"); len(got) != 0 {
+		t.Errorf("Subdirs(nothing) = %v", got)
+	}
+}

@@ -568,7 +568,7 @@ func (p *parser) roleList(lk roleLookup, n *yaml.Node) ([]*RoleRef, error) {
 		if err != nil {
 			var nf *roleNotFound
 			if errors.As(err, &nf) {
-				return nil, errAt(file, nameNode, "looked for "+strings.Join(nf.tried, ", ")+"; create the role there or fix the name",
+				return nil, errAt(file, nameNode, didYouMean(ref.Name, lk.src.Subdirs("roles"))+"looked for "+strings.Join(nf.tried, ", ")+"; create the role there or fix the name",
 					"role %q not found", ref.Name)
 			}
 			var cyc *roleCycle
@@ -616,7 +616,11 @@ func LoadRole(name string, opt Options) (*Role, error) {
 	r, err := p.loadRole(name, place{}, p.src)
 	var nf *roleNotFound
 	if errors.As(err, &nf) {
-		return nil, fmt.Errorf("%w\n  hint: check the name; a role is roles/NAME/tasks/main.yaml in the working directory, or built into pgplay (`pgplay init DIR` writes those out)", err)
+		hint := "check the name; a role is roles/NAME/tasks/main.yaml in the working directory, or built into pgplay (`pgplay init DIR` writes those out)"
+		if known := p.src.Subdirs("roles"); len(known) > 0 {
+			hint = didYouMean(name, known) + hint + "; roles found: " + strings.Join(known, ", ")
+		}
+		return nil, fmt.Errorf("%w\n  hint: %s", err, hint)
 	}
 	return r, err
 }
