@@ -351,7 +351,7 @@ func (s *Server) start(t testing.TB) {
 		logf.Close()
 		exited := make(chan struct{})
 		go func() { _ = cmd.Wait(); close(exited) }()
-		if lastErr = waitReady(s.Addr(), exited); lastErr == nil {
+		if lastErr = WaitBanner(s.Addr(), exited, 10*time.Second); lastErr == nil {
 			s.cmd, s.exited = cmd, exited
 			return
 		}
@@ -362,9 +362,11 @@ func (s *Server) start(t testing.TB) {
 	t.Fatalf("sshtest: sshd did not start on %s: %v\nsshd log:\n%s", s.Addr(), lastErr, s.Log())
 }
 
-// waitReady waits until sshd answers with its banner.
-func waitReady(addr string, exited <-chan struct{}) error {
-	deadline := time.Now().Add(10 * time.Second)
+// WaitBanner waits until an SSH server at addr sends its banner line
+// ("SSH-..."), at most timeout; it gives up early when exited is closed
+// (the server process ended). The benchmark driver uses it too.
+func WaitBanner(addr string, exited <-chan struct{}, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
 	var lastErr error
 	for time.Now().Before(deadline) {
 		select {
@@ -380,12 +382,12 @@ func waitReady(addr string, exited <-chan struct{}) error {
 			if rerr == nil && strings.HasPrefix(line, "SSH-") {
 				return nil
 			}
-			err = fmt.Errorf("banner: %q %v", line, rerr)
+			err = fmt.Errorf("banner %q: %v", line, rerr)
 		}
 		lastErr = err
 		time.Sleep(20 * time.Millisecond)
 	}
-	return fmt.Errorf("timed out: %v", lastErr)
+	return fmt.Errorf("no SSH banner from %s within %s: %v", addr, timeout, lastErr)
 }
 
 // freePort returns a TCP port free on 127.0.0.1 a moment ago.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
@@ -16,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/pgplay/pgplay/internal/sshtest"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -280,7 +281,7 @@ func (t *Targets) Start() error {
 	}
 	for i, d := range t.daemons {
 		for _, a := range d.addrs {
-			if err := waitBanner(net.JoinHostPort(a, strconv.Itoa(t.Port)), d.exited); err != nil {
+			if err := sshtest.WaitBanner(net.JoinHostPort(a, strconv.Itoa(t.Port)), d.exited, 15*time.Second); err != nil {
 				log, _ := os.ReadFile(filepath.Join(t.State, "logs", fmt.Sprintf("sshd.%d.log", i)))
 				t.Stop()
 				return fmt.Errorf("sshd %s on %s: %w\n%s", d.conf, a, err, tail(string(log), 2000))
@@ -317,31 +318,6 @@ func (t *Targets) Wipe() error {
 		}
 	}
 	return nil
-}
-
-func waitBanner(addr string, exited <-chan struct{}) error {
-	deadline := time.Now().Add(15 * time.Second)
-	var last error
-	for time.Now().Before(deadline) {
-		select {
-		case <-exited:
-			return errors.New("sshd exited")
-		default:
-		}
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			_ = c.SetDeadline(time.Now().Add(2 * time.Second))
-			line, rerr := bufio.NewReader(c).ReadString('\n')
-			c.Close()
-			if rerr == nil && strings.HasPrefix(line, "SSH-") {
-				return nil
-			}
-			err = fmt.Errorf("banner %q: %v", line, rerr)
-		}
-		last = err
-		time.Sleep(20 * time.Millisecond)
-	}
-	return fmt.Errorf("no SSH banner within 15s: %v", last)
 }
 
 func tail(s string, n int) string {
