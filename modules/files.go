@@ -191,3 +191,41 @@ func fileData(key, p string, o fileOutcome) map[string]any {
 	}
 	return d
 }
+
+// finishEdit ends a line-editing module's run (lineinfile, blockinfile):
+// with no edit (msg ""), only the attributes are applied; else the edited
+// lines are written (the parent directory made when the file is new), with
+// the diff and the file data in res.
+func finishEdit(ctx context.Context, t transport.Target, res *Result, w fileWrite, st transport.FileInfo, old []byte, msg string) (*Result, error) {
+	res.Msg = msg
+	if msg == "" {
+		if st.Exists {
+			var err error
+			if res.Changed, err = applyAttrs(ctx, t, w.Path, w.Attrs, st); err != nil {
+				return nil, err
+			}
+		}
+		return res, nil
+	}
+	if !st.Exists {
+		dir := path.Dir(w.Path)
+		ds, err := t.Stat(ctx, dir)
+		if err != nil {
+			return nil, fmt.Errorf("stat %s: %w", dir, err)
+		}
+		if !ds.Exists {
+			if err := t.Mkdir(ctx, dir, transport.Attrs{}); err != nil {
+				return nil, fmt.Errorf("create directory %s: %w", dir, err)
+			}
+		}
+	}
+	o, err := writeChanged(ctx, t, w, st, old)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range fileData("path", w.Path, o) {
+		res.Data[k] = v
+	}
+	res.Changed, res.Diffs = true, o.Diffs
+	return res, nil
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"path"
 	"regexp"
 	"strings"
 
@@ -120,37 +119,7 @@ func (m *LineInFile) Run(ctx context.Context, t transport.Target, env *Env) (*Re
 			msg = fmt.Sprintf("%d line(s) removed", n)
 		}
 	}
-	res.Msg = msg
-	if msg == "" {
-		if st.Exists {
-			if res.Changed, err = applyAttrs(ctx, t, m.Path, m.FileAttrs, st); err != nil {
-				return nil, err
-			}
-		}
-		return res, nil
-	}
-
-	if !st.Exists {
-		dir := path.Dir(m.Path)
-		ds, err := t.Stat(ctx, dir)
-		if err != nil {
-			return nil, fmt.Errorf("stat %s: %w", dir, err)
-		}
-		if !ds.Exists {
-			if err := t.Mkdir(ctx, dir, transport.Attrs{}); err != nil {
-				return nil, fmt.Errorf("create directory %s: %w", dir, err)
-			}
-		}
-	}
-	o, err := writeChanged(ctx, t, fileWrite{Path: m.Path, Data: []byte(strings.Join(lines, "")), Attrs: m.FileAttrs, Backup: m.Backup}, st, old)
-	if err != nil {
-		return nil, err
-	}
-	for k, v := range fileData("path", m.Path, o) {
-		res.Data[k] = v
-	}
-	res.Changed, res.Diffs = true, o.Diffs
-	return res, nil
+	return finishEdit(ctx, t, res, fileWrite{Path: m.Path, Data: []byte(strings.Join(lines, "")), Attrs: m.FileAttrs, Backup: m.Backup}, st, old, msg)
 }
 
 // splitKeepEnds splits s into lines that keep their "\n".
