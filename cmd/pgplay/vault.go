@@ -65,13 +65,9 @@ The same flag and variables work for pgplay run and pgplay role.`,
 			Short: "Decrypt a vault file in place (the plain file is written with mode 0600)",
 			Args:  oneFile("decrypt"),
 			RunE: func(c *cobra.Command, args []string) error {
-				data, k, err := openVault(c, identity, args[0])
+				plain, err := openVault(c, identity, args[0])
 				if err != nil {
 					return err
-				}
-				plain, err := k.Decrypt(data)
-				if err != nil {
-					return withCode(exitError, fmt.Errorf("%s: %w\n  hint: %s", args[0], err, vault.KeyHint))
 				}
 				if err := writeAtomic(args[0], plain, 0o600); err != nil {
 					return withCode(exitError, err)
@@ -85,13 +81,9 @@ The same flag and variables work for pgplay run and pgplay role.`,
 			Short: "Print a vault file decrypted, to standard output",
 			Args:  oneFile("view"),
 			RunE: func(c *cobra.Command, args []string) error {
-				data, k, err := openVault(c, identity, args[0])
+				plain, err := openVault(c, identity, args[0])
 				if err != nil {
 					return err
-				}
-				plain, err := k.Decrypt(data)
-				if err != nil {
-					return withCode(exitError, fmt.Errorf("%s: %w\n  hint: %s", args[0], err, vault.KeyHint))
 				}
 				_, err = c.OutOrStdout().Write(plain)
 				return err
@@ -182,16 +174,24 @@ func vaultKey(c *cobra.Command, identity string, confirm bool) (*vault.Key, erro
 }
 
 // openVault reads an encrypted file and finds the key for it.
-func openVault(c *cobra.Command, identity, file string) ([]byte, *vault.Key, error) {
+// openVault reads and decrypts a vault file.
+func openVault(c *cobra.Command, identity, file string) ([]byte, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
-		return nil, nil, withCode(exitOptions, fmt.Errorf("%w\n  hint: check the path", err))
+		return nil, withCode(exitOptions, fmt.Errorf("%w\n  hint: check the path", err))
 	}
 	if !vault.IsEncrypted(data) {
-		return nil, nil, withCode(exitOptions, fmt.Errorf("%s is not encrypted\n  hint: `pgplay vault encrypt %s` encrypts it", file, file))
+		return nil, withCode(exitOptions, fmt.Errorf("%s is not encrypted\n  hint: `pgplay vault encrypt %s` encrypts it", file, file))
 	}
 	k, err := vaultKey(c, identity, false)
-	return data, k, err
+	if err != nil {
+		return nil, err
+	}
+	plain, err := k.Decrypt(data)
+	if err != nil {
+		return nil, withCode(exitError, fmt.Errorf("%s: %w\n  hint: %s", file, err, vault.KeyHint))
+	}
+	return plain, nil
 }
 
 func vaultEncrypt(c *cobra.Command, identity, file string) error {
