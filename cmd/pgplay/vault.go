@@ -173,7 +173,6 @@ func vaultKey(c *cobra.Command, identity string, confirm bool) (*vault.Key, erro
 	return k, nil
 }
 
-// openVault reads an encrypted file and finds the key for it.
 // openVault reads and decrypts a vault file.
 func openVault(c *cobra.Command, identity, file string) ([]byte, error) {
 	data, err := os.ReadFile(file)
