@@ -738,4 +738,30 @@ func TestFailover(t *testing.T) {
 			t.Errorf("status does not warn that %s is unreachable:\n%s", victim, out)
 		}
 	})
+
+	t.Run("BarmanFollowsTheNewPrimary", func(t *testing.T) {
+		// barman streams through the VIP. After four failovers its
+		// streaming position may point at WAL the new primary does not
+		// have (an older timeline's segment): pgplay-barman-repair resets
+		// it, barman cron starts receive-wal again; then a backup works.
+		start := time.Now()
+		ok := false
+		for !ok && time.Since(start) < 240*time.Second {
+			rep, _, _ := c.status(t)
+			ok = len(rep.Barman) == 1 && rep.Barman[0].CheckOK
+			if !ok {
+				time.Sleep(5 * time.Second)
+			}
+		}
+		h := c.hosts(t)
+		repair, _ := h.try("backup1", "journalctl", "-t", "pgplay-barman", "--no-pager", "-o", "cat")
+		t.Logf("barman check OK: %v after %s; pgplay-barman-repair: %q", ok, time.Since(start).Round(time.Second), repair)
+		if !ok {
+			diag, _ := h.try("backup1", "sh", "-c", "grep -v 'could not change directory' /var/log/barman/barman.log | tail -40")
+			t.Fatalf("barman check not OK 4 minutes after the failovers; barman.log:\n%s", diag)
+		}
+		if out, rc := h.try("backup1", "runuser", "-u", "barman", "--", "barman", "backup", "pgplay", "--wait"); rc != 0 {
+			t.Errorf("barman backup after the failovers: exit %d\n%s", rc, out)
+		}
+	})
 }
