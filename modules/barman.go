@@ -281,14 +281,25 @@ func (m *Barman) Run(ctx context.Context, t transport.Target, env *Env) (*Result
 	return nil, fmt.Errorf("barman: unknown action %q", m.Action)
 }
 
-func (m *Barman) check(ctx context.Context, t transport.Target, res *Result) (*Result, error) {
+// runCheck runs `barman check SERVER` and parses its lines. When the
+// output holds no check (barman failed before checking), the returned
+// Result reports that and ends the action.
+func (m *Barman) runCheck(ctx context.Context, t transport.Target, res *Result) (map[string]barmanCheck, transport.Result, *Result, error) {
 	r, err := m.barman(ctx, t, false, "check", m.Server)
 	if err != nil {
-		return nil, err
+		return nil, r, nil, err
 	}
 	checks, _ := parseBarmanCheck(string(r.Stdout))
 	if len(checks) == 0 {
-		return m.barmanFailed(res, "check", r), nil
+		return nil, r, m.barmanFailed(res, "check", r), nil
+	}
+	return checks, r, nil, nil
+}
+
+func (m *Barman) check(ctx context.Context, t transport.Target, res *Result) (*Result, error) {
+	checks, r, stop, err := m.runCheck(ctx, t, res)
+	if stop != nil || err != nil {
+		return stop, err
 	}
 	d, allOK, bad := checksData(checks)
 	res.Data["checks"], res.Data["all_ok"] = d, allOK
@@ -374,13 +385,9 @@ func (m *Barman) backup(ctx context.Context, t transport.Target, res *Result) (*
 
 func (m *Barman) receiveWAL(ctx context.Context, t transport.Target, res *Result) (*Result, error) {
 	if m.CreateSlot {
-		r, err := m.barman(ctx, t, false, "check", m.Server)
-		if err != nil {
-			return nil, err
-		}
-		checks, _ := parseBarmanCheck(string(r.Stdout))
-		if len(checks) == 0 {
-			return m.barmanFailed(res, "check", r), nil
+		checks, _, stop, err := m.runCheck(ctx, t, res)
+		if stop != nil || err != nil {
+			return stop, err
 		}
 		slot, ok := checks["replication slot"]
 		switch {

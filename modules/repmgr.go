@@ -507,17 +507,30 @@ func notRunning(rc *repmgrCtx, err error) (*Result, error) {
 	return nil, err
 }
 
-func (m *Repmgr) primaryRegister(ctx context.Context, rc *repmgrCtx) (*Result, error) {
+// nodesAs checks that the local server runs, as a standby or as a
+// primary (else the action is refused with refusal), and reads
+// repmgr.nodes. A non-nil Result or error ends the action.
+func (m *Repmgr) nodesAs(ctx context.Context, rc *repmgrCtx, standby bool, refusal string) ([]repmgrNode, *Result, error) {
 	rec, _, err := recoveryState(ctx, rc.t, rc.local)
 	if err != nil {
-		return notRunning(rc, err)
+		res, err := notRunning(rc, err)
+		return nil, res, err
 	}
-	if rec {
-		return refuse(rc.res, "node %d (%s) is running as a standby; only a primary can be registered with primary_register", rc.nodeID, rc.t.Host()), nil
+	if rec != standby {
+		return nil, refuse(rc.res, "%s", refusal), nil
 	}
 	ns, err := m.nodes(ctx, rc.t, rc.local)
 	if err != nil {
-		return pgFailed(err)
+		res, err := pgFailed(err)
+		return nil, res, err
+	}
+	return ns, nil, nil
+}
+
+func (m *Repmgr) primaryRegister(ctx context.Context, rc *repmgrCtx) (*Result, error) {
+	ns, stop, err := m.nodesAs(ctx, rc, false, fmt.Sprintf("node %d (%s) is running as a standby; only a primary can be registered with primary_register", rc.nodeID, rc.t.Host()))
+	if stop != nil || err != nil {
+		return stop, err
 	}
 	if n, ok := findNode(ns, rc.nodeID); ok {
 		rc.res.Data["node"] = n.data()
@@ -625,16 +638,9 @@ func (m *Repmgr) standbyClone(ctx context.Context, rc *repmgrCtx) (*Result, erro
 }
 
 func (m *Repmgr) standbyRegister(ctx context.Context, rc *repmgrCtx) (*Result, error) {
-	rec, _, err := recoveryState(ctx, rc.t, rc.local)
-	if err != nil {
-		return notRunning(rc, err)
-	}
-	if !rec {
-		return refuse(rc.res, "node %d (%s) is not running as a standby; standby_register registers a running standby\n  hint: clone it first (action: standby_clone) and start it", rc.nodeID, rc.t.Host()), nil
-	}
-	ns, err := m.nodes(ctx, rc.t, rc.local)
-	if err != nil {
-		return pgFailed(err)
+	ns, stop, err := m.nodesAs(ctx, rc, true, fmt.Sprintf("node %d (%s) is not running as a standby; standby_register registers a running standby\n  hint: clone it first (action: standby_clone) and start it", rc.nodeID, rc.t.Host()))
+	if stop != nil || err != nil {
+		return stop, err
 	}
 	if n, ok := findNode(ns, rc.nodeID); ok {
 		rc.res.Data["node"] = n.data()
@@ -697,16 +703,9 @@ func (m *Repmgr) standbyPromote(ctx context.Context, rc *repmgrCtx) (*Result, er
 }
 
 func (m *Repmgr) standbyFollow(ctx context.Context, rc *repmgrCtx) (*Result, error) {
-	rec, _, err := recoveryState(ctx, rc.t, rc.local)
-	if err != nil {
-		return notRunning(rc, err)
-	}
-	if !rec {
-		return refuse(rc.res, "node %d (%s) is not a standby; a former primary comes back with node_rejoin", rc.nodeID, rc.t.Host()), nil
-	}
-	ns, err := m.nodes(ctx, rc.t, rc.local)
-	if err != nil {
-		return pgFailed(err)
+	ns, stop, err := m.nodesAs(ctx, rc, true, fmt.Sprintf("node %d (%s) is not a standby; a former primary comes back with node_rejoin", rc.nodeID, rc.t.Host()))
+	if stop != nil || err != nil {
+		return stop, err
 	}
 	target, ok := findNode(ns, m.UpstreamNodeID)
 	if !ok && ns != nil {

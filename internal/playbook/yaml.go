@@ -12,6 +12,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/pgplay/pgplay/internal/tmpl"
+
 	"go.yaml.in/yaml/v3"
 )
 
@@ -562,7 +564,7 @@ func Suggest(name string, candidates []string) []string {
 	limit := max(1, len(name)/3)
 	var out []scored
 	for _, c := range candidates {
-		if d := editDistance(strings.ToLower(name), strings.ToLower(c)); d <= limit {
+		if d := tmpl.Distance(strings.ToLower(name), strings.ToLower(c)); d <= limit {
 			out = append(out, scored{c, d})
 		}
 	}
@@ -580,33 +582,6 @@ func Suggest(name string, candidates []string) []string {
 		names = append(names, s.s)
 	}
 	return names
-}
-
-func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	// Optimal string alignment distance: Levenshtein plus transpositions.
-	prev2 := make([]int, len(rb)+1)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			d := min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
-				d = min(d, prev2[j-2]+1) // transposition
-			}
-			cur[j] = d
-		}
-		prev2, prev, cur = prev, cur, prev2
-	}
-	return prev[len(rb)]
 }
 
 // didYouMean formats suggestions as a hint prefix ("" when none).

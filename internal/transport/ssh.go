@@ -494,21 +494,31 @@ func (h *sshHost) openSubsystem(ctx context.Context) (*sftpSession, error) {
 	return s, nil
 }
 
-// subsystemSFTP opens the "sftp" subsystem (what sftp.NewClient does),
-// counting the requests sent.
-func (h *sshHost) subsystemSFTP() (*sftpSession, error) {
+// pipedSession opens a session channel with its stdin and stdout piped,
+// for an SFTP client to speak over.
+func (h *sshHost) pipedSession() (*ssh.Session, io.WriteCloser, io.Reader, error) {
 	sess, err := h.client.NewSession()
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	stdin, err := sess.StdinPipe()
 	if err != nil {
 		sess.Close()
-		return nil, err
+		return nil, nil, nil, err
 	}
 	stdout, err := sess.StdoutPipe()
 	if err != nil {
 		sess.Close()
+		return nil, nil, nil, err
+	}
+	return sess, stdin, stdout, nil
+}
+
+// subsystemSFTP opens the "sftp" subsystem (what sftp.NewClient does),
+// counting the requests sent.
+func (h *sshHost) subsystemSFTP() (*sftpSession, error) {
+	sess, stdin, stdout, err := h.pipedSession()
+	if err != nil {
 		return nil, err
 	}
 	if err := sess.RequestSubsystem("sftp"); err != nil {
@@ -560,18 +570,8 @@ func (h *sshHost) openSFTPServer(ctx context.Context, become string) (*sftpSessi
 	if become != "" {
 		argv = append(sudoArgv(become), argv...)
 	}
-	sess, err := h.client.NewSession()
+	sess, stdin, stdout, err := h.pipedSession()
 	if err != nil {
-		return nil, err
-	}
-	stdin, err := sess.StdinPipe()
-	if err != nil {
-		sess.Close()
-		return nil, err
-	}
-	stdout, err := sess.StdoutPipe()
-	if err != nil {
-		sess.Close()
 		return nil, err
 	}
 	stderr := &syncBuffer{}

@@ -83,6 +83,19 @@ func (c *common) register(fl *flag.FlagSet) {
 	fl.StringVar(&c.pgplay, "pgplay", "bin/pgplay", "pgplay binary")
 }
 
+// startTargets sets up and starts n loopback targets; the caller stops
+// them (t.Stop).
+func (c *common) startTargets(n int) (*Targets, error) {
+	t, err := setupTargets(c.state, c.user, n, c.port)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.Start(); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
 func (c *common) resolve() error {
 	var err error
 	if c.workload, err = filepath.Abs(c.workload); err != nil {
@@ -200,11 +213,8 @@ func runMain(args []string) error {
 	ctx, stop := signalContext()
 	defer stop()
 
-	t, err := setupTargets(c.state, c.user, slicesMax(ns), c.port)
+	t, err := c.startTargets(slicesMax(ns))
 	if err != nil {
-		return err
-	}
-	if err := t.Start(); err != nil {
 		return err
 	}
 	defer t.Stop()
@@ -400,11 +410,8 @@ func upMain(args []string) error {
 	if err := c.resolve(); err != nil {
 		return err
 	}
-	t, err := setupTargets(c.state, c.user, *n, c.port)
+	t, err := c.startTargets(*n)
 	if err != nil {
-		return err
-	}
-	if err := t.Start(); err != nil {
 		return err
 	}
 	defer t.Stop()

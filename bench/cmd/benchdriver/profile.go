@@ -50,11 +50,8 @@ func profileMain(args []string) error {
 	if err := os.MkdirAll(*outDir, 0o755); err != nil {
 		return err
 	}
-	t, err := setupTargets(c.state, c.user, *n, c.port)
+	t, err := c.startTargets(*n)
 	if err != nil {
-		return err
-	}
-	if err := t.Start(); err != nil {
 		return err
 	}
 	defer t.Stop()
