@@ -212,6 +212,12 @@ func (h *fakeHost) WriteFile(ctx context.Context, p string, data []byte, a trans
 		h.files[p] = f
 	}
 	f.data, f.mtime = append([]byte(nil), data...), time.Now()
+	f.apply(a)
+	return nil
+}
+
+// apply sets the attributes a gives (zero values keep the file's).
+func (f *fakeFile) apply(a transport.Attrs) {
 	if a.Mode != 0 {
 		f.mode = a.Mode
 	}
@@ -221,7 +227,6 @@ func (h *fakeHost) WriteFile(ctx context.Context, p string, data []byte, a trans
 	if a.Group != "" {
 		f.group = a.Group
 	}
-	return nil
 }
 
 func (h *fakeHost) SetAttrs(ctx context.Context, p string, a transport.Attrs) error {
@@ -232,15 +237,7 @@ func (h *fakeHost) SetAttrs(ctx context.Context, p string, a transport.Attrs) er
 	if !ok {
 		return fmt.Errorf("%s: %w", p, fs.ErrNotExist)
 	}
-	if a.Mode != 0 {
-		f.mode = a.Mode
-	}
-	if a.Owner != "" {
-		f.owner = a.Owner
-	}
-	if a.Group != "" {
-		f.group = a.Group
-	}
+	f.apply(a)
 	return nil
 }
 
@@ -250,15 +247,7 @@ func (h *fakeHost) Mkdir(ctx context.Context, p string, a transport.Attrs) error
 	h.calls = append(h.calls, fakeCall{Op: "mkdir", Path: p, Attrs: a})
 	h.mkdirs(p)
 	f := h.files[p]
-	if a.Mode != 0 {
-		f.mode = a.Mode
-	}
-	if a.Owner != "" {
-		f.owner = a.Owner
-	}
-	if a.Group != "" {
-		f.group = a.Group
-	}
+	f.apply(a)
 	return nil
 }
 

@@ -256,20 +256,27 @@ func TestConvergeIdempotentCheckAndHandlers(t *testing.T) {
 	}
 }
 
+// sharedDir is a directory every user may write to, for become tests
+// (t.TempDir's parents are 0700: nobody cannot reach it).
+func sharedDir(t *testing.T) string {
+	t.Helper()
+	d, err := os.MkdirTemp("", "pgplay-become-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	if err := os.Chmod(d, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
 func TestBecomeCommandAndFile(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Fatal("become tests need root (sudo to nobody); CI runs as root")
 	}
 	l := newLab(t, []string{"a"}, "")
-	// A directory nobody can reach (t.TempDir's parents are 0700).
-	shared, err := os.MkdirTemp("", "pgplay-become-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(shared) })
-	if err := os.Chmod(shared, 0o777); err != nil {
-		t.Fatal(err)
-	}
+	shared := sharedDir(t)
 	writeFiles(t, l.dir, map[string]string{"play.yaml": `
 - hosts: all
   become: true
@@ -304,14 +311,7 @@ func TestRoleBecomeAppliesToItsHandlers(t *testing.T) {
 		t.Fatal("become tests need root (sudo to nobody); CI runs as root")
 	}
 	l := newLab(t, []string{"a"}, "")
-	shared, err := os.MkdirTemp("", "pgplay-become-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(shared) })
-	if err := os.Chmod(shared, 0o777); err != nil {
-		t.Fatal(err)
-	}
+	shared := sharedDir(t)
 	writeFiles(t, l.dir, map[string]string{
 		"play.yaml":                  "- hosts: all\n  roles:\n    - {role: r, become: true, become_user: nobody}\n",
 		"roles/r/tasks/main.yaml":    "- command: {argv: [\"true\"]}\n  notify: who\n",

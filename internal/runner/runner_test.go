@@ -417,12 +417,12 @@ func TestWorkers(t *testing.T) {
 	}
 }
 
-// A host that fails after notifying a handler does not run it, and the
-// run says so, naming the handler and the host; the other host runs it.
-func TestUnrunHandlersAreReported(t *testing.T) {
-	inv := localInventory(t, "", "h1", "h2")
-	play := `- hosts: pg
-  tasks:
+// notifyThenFailPlay is a play on group pg whose first task notifies the
+// handler "apply" (a debug "applied") on every host and whose second fails
+// on h2; playKeys are extra lines of the play (indented two spaces).
+func notifyThenFailPlay(t *testing.T, playKeys string) *playbook.Playbook {
+	t.Helper()
+	play := "- hosts: pg\n" + playKeys + `  tasks:
     - name: change
       command: {argv: ["true"]}
       notify: apply
@@ -437,7 +437,13 @@ func TestUnrunHandlersAreReported(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o, ev := run(t, Options{Inventory: inv}, pb)
+	return pb
+}
+
+// A host that fails after notifying a handler does not run it, and the
+// run says so, naming the handler and the host; the other host runs it.
+func TestUnrunHandlersAreReported(t *testing.T) {
+	o, ev := run(t, Options{Inventory: localInventory(t, "", "h1", "h2")}, notifyThenFailPlay(t, ""))
 	if !o.Failed {
 		t.Fatal("the run did not fail")
 	}
@@ -516,24 +522,7 @@ func TestForceHandlers(t *testing.T) {
 		name, playKey string
 		opt           bool
 	}{{"option", "", true}, {"play keyword", "  force_handlers: true\n", false}} {
-		inv := localInventory(t, "", "h1", "h2")
-		play := `- hosts: pg
-` + tc.playKey + `  tasks:
-    - name: change
-      command: {argv: ["true"]}
-      notify: apply
-    - name: break h2
-      fail: {msg: broken}
-      when: eq .inventory_hostname "h2"
-  handlers:
-    - name: apply
-      debug: {msg: applied}
-`
-		pb, err := playbook.Parse("play.yaml", []byte(play), benchOptions())
-		if err != nil {
-			t.Fatal(err)
-		}
-		o, ev := run(t, Options{Inventory: inv, ForceHandlers: tc.opt}, pb)
+		o, ev := run(t, Options{Inventory: localInventory(t, "", "h1", "h2"), ForceHandlers: tc.opt}, notifyThenFailPlay(t, tc.playKey))
 		if !o.Failed {
 			t.Fatalf("%s: the run did not fail", tc.name)
 		}
