@@ -23,8 +23,20 @@ func newStatusCmd() *cobra.Command {
 		Short: "Show the cluster as its nodes see it: roles, timelines, lag, sync state, VIP, keepalived, backups",
 		Long: `Asks every PostgreSQL node (the inventory's "postgres" group) what it is, never
 trusting the inventory's pg_role, and the barman hosts for their backups.
-Exit code 0 when the cluster is healthy, 2 when it is degraded (no primary,
-two primaries, the VIP missing, on a standby or on two nodes).`,
+
+The exit code is the cluster's level, as a monitoring plugin's:
+  0  healthy: every node in, each standby streaming from the primary, the
+     synchronous standby met, backups OK
+  1  degraded: serving, but with less redundancy (a node unreachable,
+     stopped or fenced, a standby not streaming or streaming from another
+     standby, keepalived not active, a health check not fit, barman failing
+     or without a backup, commits waiting over 5 s for a synchronous standby)
+  2  down or split: no primary, two primaries, the VIP on no node, on two
+     nodes or on a standby, writes hanging for want of a synchronous standby
+Each reason is printed above the last line, prefixed "down: " or
+"degraded: ", with what to do; --output json gives them as "problems"
+(level 2) and "warnings" (level 1), with "level" and "state". A bad option
+exits 5 and an inventory that does not parse 4, before any node is asked.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if inv == "" {
@@ -59,8 +71,8 @@ two primaries, the VIP missing, on a standby or on two nodes).`,
 			} else {
 				rep.WriteTable(w)
 			}
-			if rep.Degraded() {
-				return withCode(exitHostFailed, errSilent)
+			if code := statusExit(rep.Level); code != exitOK {
+				return withCode(code, errSilent)
 			}
 			return nil
 		},
@@ -73,4 +85,17 @@ two primaries, the VIP missing, on a standby or on two nodes).`,
 	f.BoolVar(&acceptNew, "accept-new-host-keys", false, "trust and record unknown host keys (never a changed one)")
 	f.DurationVar(&timeout, "connect-timeout", 5*time.Second, "SSH connect timeout")
 	return cmd
+}
+
+// statusExit maps a status report's level to the command's exit code:
+// 0 healthy, 1 degraded, 2 down; an unknown level counts as down.
+func statusExit(level int) int {
+	switch level {
+	case status.LevelHealthy:
+		return exitOK
+	case status.LevelDegraded:
+		return 1
+	default:
+		return 2
+	}
 }

@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,8 +41,19 @@ type Node struct {
 	Fenced      bool   `json:"fenced"`
 	FenceReason string `json:"fence_reason,omitempty"`
 	// StartConf is the cluster's start.conf: auto, manual or disabled.
-	StartConf string    `json:"start_conf,omitempty"`
-	Replicas  []Replica `json:"replicas,omitempty"`
+	StartConf string `json:"start_conf,omitempty"`
+	// SyncWaitSeconds is, on the primary, how long its oldest commit
+	// waiting for a synchronous standby (wait_event SyncRep) has waited;
+	// nil when none waits.
+	SyncWaitSeconds *float64 `json:"sync_wait_seconds,omitempty"`
+	// PromoteRefused is the reason the node's promote script recorded in
+	// /run/pgplay/promote.refused when it refused to promote (it could not
+	// prove it holds every acknowledged commit); empty when it did not.
+	PromoteRefused string `json:"promote_refused,omitempty"`
+	// SyncMembers is what pgplay-watch last wrote to /run/pgplay/sync on
+	// the primary: the comma-separated standbys that may confirm commits.
+	SyncMembers string    `json:"sync_members,omitempty"`
+	Replicas    []Replica `json:"replicas,omitempty"`
 }
 
 // Replica is one row of a primary's pg_stat_replication.
@@ -67,19 +77,38 @@ type Barman struct {
 	CheckOK    bool   `json:"check_ok"`
 }
 
+// The levels of a Report, as a monitoring plugin's exit codes.
+const (
+	// LevelHealthy: every node in, each standby streaming from the
+	// primary, the synchronous standby met, backups OK.
+	LevelHealthy = 0
+	// LevelDegraded: the cluster serves, but with less redundancy.
+	LevelDegraded = 1
+	// LevelDown: no writable primary behind the VIP, or a split: two
+	// primaries, the VIP on none or two nodes or on a non-primary, or
+	// writes hanging on a missing synchronous standby.
+	LevelDown = 2
+)
+
 // Report is the cluster's state.
 type Report struct {
-	VIP      string    `json:"vip,omitempty"`
-	Primary  string    `json:"primary,omitempty"`
-	Nodes    []*Node   `json:"nodes"`
-	Barman   []*Barman `json:"barman,omitempty"`
-	Problems []string  `json:"problems"` // the cluster is degraded
-	Warnings []string  `json:"warnings"`
+	VIP     string    `json:"vip,omitempty"`
+	Primary string    `json:"primary,omitempty"`
+	Nodes   []*Node   `json:"nodes"`
+	Barman  []*Barman `json:"barman,omitempty"`
+	// Level is LevelHealthy, LevelDegraded or LevelDown; State names it:
+	// "healthy", "degraded" or "down".
+	Level int    `json:"level"`
+	State string `json:"state"`
+	// Problems are the reasons the cluster is down (level 2), Warnings
+	// the reasons it is degraded (level 1); each is one line saying what
+	// is wrong and what to do.
+	Problems []string `json:"problems"`
+	Warnings []string `json:"warnings"`
 }
 
-// Degraded says whether the cluster is degraded: no primary, several
-// primaries, or the VIP missing, on a standby, or on several nodes.
-func (r *Report) Degraded() bool { return len(r.Problems) > 0 }
+// Degraded says whether the cluster is less than healthy (Level > 0).
+func (r *Report) Degraded() bool { return r.Level > LevelHealthy }
 
 // Options say which hosts to ask and how to reach them.
 type Options struct {
@@ -99,6 +128,8 @@ echo "@vrrp"; cat /run/pgplay/vrrp_state 2>/dev/null || true
 echo "@check"; cat /run/pgplay/check/verdict 2>/dev/null || true
 echo "@fence"; cat /var/lib/pgplay/fence 2>/dev/null || true
 echo "@fencereason"; cat /var/lib/pgplay/fence.reason 2>/dev/null || true
+echo "@promoterefused"; cat /run/pgplay/promote.refused 2>/dev/null || true
+echo "@sync"; cat /run/pgplay/sync 2>/dev/null || true
 echo "@startconf"; grep -v '^[[:space:]]*#' /etc/postgresql/"$v"/"$4"/start.conf 2>/dev/null || true
 echo "@pg"
 runuser -u postgres -- env PGCONNECT_TIMEOUT=3 PGOPTIONS='-c statement_timeout=5000' \
@@ -117,6 +148,8 @@ const nodeSQL = `select json_build_object(
      case when pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() then 0
      else extract(epoch from now() - pg_last_xact_replay_timestamp()) end end,
  'sync_names', current_setting('synchronous_standby_names'),
+ 'sync_wait_seconds', (select extract(epoch from max(clock_timestamp() - state_change))
+     from pg_stat_activity where wait_event = 'SyncRep'),
  'replicas', case when not pg_is_in_recovery() then (select coalesce(json_agg(json_build_object(
      'name', application_name, 'addr', host(client_addr), 'state', state, 'sync_state', sync_state,
      'lag_bytes', pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn),
@@ -130,6 +163,7 @@ type pgRow struct {
 	LagBytes   *float64 `json:"lag_bytes"`
 	LagSeconds *float64 `json:"lag_seconds"`
 	SyncNames  string   `json:"sync_names"`
+	SyncWait   *float64 `json:"sync_wait_seconds"`
 	Replicas   []struct {
 		Name      string   `json:"name"`
 		Addr      *string  `json:"addr"`
@@ -286,6 +320,17 @@ func parseNode(n *Node, out string) {
 		}
 	}
 	n.StartConf = strings.TrimSpace(sections["startconf"])
+	// pgplay-promote writes "EPOCH REASON" when it refuses to promote.
+	if line := strings.TrimSpace(sections["promoterefused"]); line != "" {
+		n.PromoteRefused = dropEpoch(line)
+		if n.PromoteRefused == "" {
+			n.PromoteRefused = "no reason recorded"
+		}
+	}
+	// pgplay-watch writes "EPOCH MEMBERS" on the primary.
+	if line := strings.TrimSpace(sections["sync"]); line != "" {
+		n.SyncMembers = dropEpoch(line)
+	}
 	pg := strings.TrimSpace(sections["pg"])
 	if _, failed := sections["pgfail"]; failed || pg == "" {
 		n.Role = "stopped"
@@ -300,6 +345,7 @@ func parseNode(n *Node, out string) {
 		return
 	}
 	n.SyncNames = row.SyncNames
+	n.SyncWaitSeconds = row.SyncWait
 	if row.Timeline != nil {
 		n.Timeline = *row.Timeline
 	}
@@ -328,6 +374,16 @@ func parseNode(n *Node, out string) {
 			n.Replicas = append(n.Replicas, rp)
 		}
 	}
+}
+
+// dropEpoch returns line without its leading Unix time ("EPOCH TEXT"),
+// the shape of pgplay's state files; a line without one is kept whole.
+func dropEpoch(line string) string {
+	first, rest, _ := strings.Cut(strings.TrimSpace(line), " ")
+	if _, err := strconv.ParseInt(first, 10, 64); err != nil {
+		return strings.TrimSpace(line)
+	}
+	return strings.TrimSpace(rest)
 }
 
 // psqlError picks the line of psql's error output that says what went
@@ -397,94 +453,6 @@ func parseBarman(b *Barman, out string) {
 				b.Check = line
 				b.CheckOK = strings.HasPrefix(line, "BARMAN OK")
 			}
-		}
-	}
-}
-
-// judge fills Primary, Problems and Warnings.
-func (r *Report) judge() {
-	byAddr := map[string]string{}
-	for _, n := range r.Nodes {
-		byAddr[n.Addr] = n.Name
-	}
-	var primaries, vipHolders []string
-	for _, n := range r.Nodes {
-		if n.Role == "primary" {
-			primaries = append(primaries, n.Name)
-		}
-		if n.HasVIP {
-			vipHolders = append(vipHolders, n.Name)
-		}
-		if name, ok := byAddr[n.Upstream]; ok {
-			n.Upstream = name
-		}
-		switch {
-		case !n.Reachable:
-			r.Warnings = append(r.Warnings, fmt.Sprintf("%s is unreachable: %s", n.Name, n.Error))
-		case n.Fenced:
-			reason := n.FenceReason
-			if reason == "" {
-				reason = "no reason recorded"
-			}
-			r.Warnings = append(r.Warnings, fmt.Sprintf("%s is fenced (%s); PostgreSQL is %s: bring it back with: pgplay run playbooks/rejoin.yaml -i INVENTORY --limit %s",
-				n.Name, reason, map[bool]string{true: "stopped", false: "running"}[n.Role == "stopped"], n.Name))
-		case n.Role == "stopped":
-			r.Warnings = append(r.Warnings, fmt.Sprintf("%s: PostgreSQL is not answering (%s); a failed primary comes back with: pgplay run playbooks/rejoin.yaml -i INVENTORY --limit %s", n.Name, n.Error, n.Name))
-		case n.Role == "standby" && !n.Streaming:
-			r.Warnings = append(r.Warnings, fmt.Sprintf("%s: standby is not streaming", n.Name))
-		}
-	}
-	sort.Strings(primaries)
-	switch len(primaries) {
-	case 0:
-		r.Problems = append(r.Problems, "no primary: no node answers pg_is_in_recovery() = false")
-	case 1:
-		r.Primary = primaries[0]
-	default:
-		r.Problems = append(r.Problems, fmt.Sprintf("%d primaries (%s): split brain; fence all but one (see docs/operations.md)", len(primaries), strings.Join(primaries, ", ")))
-	}
-	if r.VIP != "" {
-		switch {
-		case len(vipHolders) == 0:
-			r.Problems = append(r.Problems, "the VIP "+r.VIP+" is on no node")
-		case len(vipHolders) > 1:
-			r.Problems = append(r.Problems, fmt.Sprintf("the VIP %s is on %d nodes (%s)", r.VIP, len(vipHolders), strings.Join(vipHolders, ", ")))
-		case r.Primary != "" && vipHolders[0] != r.Primary:
-			r.Problems = append(r.Problems, fmt.Sprintf("the VIP %s is on %s, which is not the primary (%s)", r.VIP, vipHolders[0], r.Primary))
-		}
-	}
-	for _, n := range r.Nodes {
-		if n.Role == "standby" && n.Streaming && r.Primary != "" && n.Upstream != r.Primary {
-			r.Warnings = append(r.Warnings, fmt.Sprintf("%s streams from %s, not from the primary %s", n.Name, n.Upstream, r.Primary))
-		}
-	}
-	// The primary's view of each standby: sync state and lag.
-	for _, p := range r.Nodes {
-		if p.Role != "primary" || p.Name != r.Primary {
-			continue
-		}
-		for _, rp := range p.Replicas {
-			for _, n := range r.Nodes {
-				if n.Name == rp.Name || (rp.Addr != "" && n.Addr == rp.Addr && strings.HasPrefix(rp.Name, n.Name)) {
-					n.SyncState = rp.SyncState
-					if rp.LagBytes != nil {
-						n.LagBytes = rp.LagBytes
-					}
-					if rp.LagSeconds != nil {
-						n.LagSeconds = rp.LagSeconds
-					}
-				}
-			}
-		}
-	}
-	for _, b := range r.Barman {
-		switch {
-		case !b.Reachable:
-			r.Warnings = append(r.Warnings, fmt.Sprintf("barman host %s is unreachable: %s", b.Host, b.Error))
-		case !b.CheckOK:
-			r.Warnings = append(r.Warnings, fmt.Sprintf("barman check on %s: %s", b.Host, b.Check))
-		case b.Backups == 0:
-			r.Warnings = append(r.Warnings, "barman has no backup yet on "+b.Host)
 		}
 	}
 }

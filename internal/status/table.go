@@ -6,8 +6,11 @@ import (
 	"text/tabwriter"
 )
 
-// WriteTable prints the report as one table plus the barman line, the
-// problems and the warnings.
+// WriteTable prints the report as one table, a line per barman host, the
+// reasons the cluster is down ("down: ...") or degraded ("degraded:
+// ..."), one a line, and last the cluster's state ("cluster: healthy
+// (...)", "cluster: degraded (...): N problem(s)" or "cluster: DOWN:
+// REASON").
 func (r *Report) WriteTable(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tROLE\tTL\tUPSTREAM\tLAG_BYTES\tLAG_S\tSYNC\tVIP\tKEEPALIVED")
@@ -50,24 +53,33 @@ func (r *Report) WriteTable(w io.Writer) {
 		case !b.Reachable:
 			fmt.Fprintf(w, "\nbarman %s: unreachable\n", b.Host)
 		default:
-			fmt.Fprintf(w, "\nbarman %s: %d backup(s), last %s; check: %s\n", b.Host, b.Backups, dash(b.LastBackup), dash(b.Check))
+			fmt.Fprintf(w, "\nbarman %s: %d backup(s), last %s; check: %s\n", b.Host, b.Backups, dash(b.LastBackup), dash(nagiosText(b.Check)))
 		}
 	}
-	if len(r.Problems) == 0 {
-		fmt.Fprintf(w, "\ncluster: healthy (primary %s", dash(r.Primary))
-		if r.VIP != "" {
-			fmt.Fprintf(w, ", VIP %s on it", r.VIP)
-		}
-		fmt.Fprintln(w, ")")
-	} else {
-		fmt.Fprintln(w, "\ncluster: DEGRADED")
-		for _, p := range r.Problems {
-			fmt.Fprintln(w, "  problem: "+p)
-		}
+	fmt.Fprintln(w)
+	for _, p := range r.Problems {
+		fmt.Fprintln(w, "down: "+p)
 	}
 	for _, x := range r.Warnings {
-		fmt.Fprintln(w, "  warning: "+x)
+		fmt.Fprintln(w, "degraded: "+x)
 	}
+	fmt.Fprintln(w, r.summary())
+}
+
+// summary is the table's last line: the cluster's state, and the primary
+// and the VIP while it serves, or the first reason it is down.
+func (r *Report) summary() string {
+	if r.Level >= LevelDown && len(r.Problems) > 0 {
+		return "cluster: DOWN: " + r.Problems[0]
+	}
+	where := "primary " + dash(r.Primary)
+	if r.VIP != "" {
+		where += ", VIP " + r.VIP + " on it"
+	}
+	if r.Level == LevelDegraded {
+		return fmt.Sprintf("cluster: degraded (%s): %d problem(s)", where, len(r.Warnings))
+	}
+	return "cluster: healthy (" + where + ")"
 }
 
 func dash(s string) string {
