@@ -310,10 +310,9 @@ func (pr *playRun) execute(ctx context.Context, tc *taskCtx, h *hostState, vars 
 		return failResult(fmt.Errorf("%s: %w", where, err)), false
 	}
 	env := &modules.Env{
-		Host:  h.host.Name,
-		Vars:  vars,
-		Check: r.opt.Check,
-		Diff:  r.opt.Diff,
+		Host: h.host.Name,
+		Vars: vars,
+		Diff: r.opt.Diff,
 		Render: func(name, text string) (string, error) {
 			return r.eng.Render(name, text, vars)
 		},
