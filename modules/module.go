@@ -66,6 +66,10 @@ type Result struct {
 	Data map[string]any
 	// Facts are variables set on the host (set_fact).
 	Facts map[string]any
+	// Changes are what a check-mode Target recorded instead of making
+	// them (set by the runner, not by modules); they go on the host's
+	// result event, not into the registered result.
+	Changes []transport.Change
 }
 
 // Spec describes a registered module.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -164,4 +165,58 @@ func hostResult(t *testing.T, ev *events, task, host string) report.Event {
 		t.Fatalf("task %q on %s: %d result events, want 1", task, host, len(found))
 	}
 	return found[0]
+}
+
+// The changes a check-mode Target recorded are on the host's result event
+// (check_changes), not in the registered result, and not for no_log tasks.
+func TestCheckChangesOnResultEvent(t *testing.T) {
+	src := writeFiles(t, map[string]string{
+		"site.yaml": `- hosts: h1
+  tasks:
+    - name: write
+      copy: {content: "x\n", dest: "{{ .d }}/app.conf", mode: "0640"}
+      register: w
+    - name: cmd
+      command: touch {{ .d }}/flag
+    - name: secret
+      command: touch {{ .d }}/secret
+      no_log: true
+    - name: real
+      command: "true"
+      check_mode: false
+    - name: registered
+      debug: {msg: "{{ if hasKey .w \"check_changes\" }}registered{{ else }}not registered{{ end }}"}
+`,
+	})
+	disk := t.TempDir()
+	popt := loadOptions(src)
+	pb, err := playbook.Load("site.yaml", popt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, ev := run(t, Options{Inventory: localInventory(t, "", "h1"), Source: popt.Source, Check: true,
+		ExtraVars: map[string]any{"d": disk}}, pb)
+	if o.Failed {
+		t.Fatalf("check run failed: %v", ev.failures())
+	}
+	changes := func(task string) any { return hostResult(t, ev, task, "h1").Result["check_changes"] }
+	want := []any{
+		map[string]any{"op": "write", "path": disk + "/app.conf", "detail": "2 bytes, mode 0640"},
+	}
+	if got := changes("write"); !reflect.DeepEqual(got, want) {
+		t.Errorf("write: check_changes %#v\nwant %#v", got, want)
+	}
+	want = []any{map[string]any{"op": "run", "argv": []any{"touch", disk + "/flag"}}}
+	if got := changes("cmd"); !reflect.DeepEqual(got, want) {
+		t.Errorf("cmd: check_changes %#v\nwant %#v", got, want)
+	}
+	if got := changes("secret"); got != nil {
+		t.Errorf("no_log task: check_changes %#v", got)
+	}
+	if got := changes("real"); got != nil {
+		t.Errorf("check_mode: false task: check_changes %#v", got)
+	}
+	if got := hostResult(t, ev, "registered", "h1").Msg; got != "not registered" {
+		t.Errorf("registered result: %s", got)
+	}
 }

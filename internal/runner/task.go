@@ -302,7 +302,8 @@ func (pr *playRun) execute(ctx context.Context, tc *taskCtx, h *hostState, vars 
 		return failResult(fmt.Errorf("%s: unknown module %q; hint: `pgplay doc` lists the modules", t.Pos, t.Module)), false
 	}
 	where := taskWhere(t)
-	target, err := pr.target(ctx, tc, h, vars)
+	changes := &changeLog{}
+	target, err := pr.target(ctx, tc, h, vars, changes.record)
 	if err != nil {
 		if isUnreachable(err) {
 			return failResult(err), true
@@ -339,6 +340,7 @@ func (pr *playRun) execute(ctx context.Context, tc *taskCtx, h *hostState, vars 
 		if err := modules.Decode(spec, am, m); err != nil {
 			return failResult(fmt.Errorf("%s: %w", where, err)), false
 		}
+		changes.take() // those of an earlier attempt
 		res, err = m.Run(ctx, target, env)
 		if err != nil {
 			if isUnreachable(err) {
@@ -349,6 +351,7 @@ func (pr *playRun) execute(ctx context.Context, tc *taskCtx, h *hostState, vars 
 		if res == nil {
 			res = &modules.Result{}
 		}
+		res.Changes = changes.take()
 		if t.Until == "" {
 			break
 		}
@@ -610,6 +613,10 @@ func (pr *playRun) emitResult(ev report.Event, res *modules.Result, noLog bool, 
 		ev.Msg = ""
 	}
 	ev.Result = resultMap(res)
+	if len(res.Changes) > 0 {
+		// What a check-mode Target did not do; reported, not registered.
+		ev.Result["check_changes"] = changesValue(res.Changes)
+	}
 	if pr.r.opt.Diff && !noLog {
 		for _, d := range res.Diffs {
 			ev.Diffs = append(ev.Diffs, report.Diff(d))
@@ -641,8 +648,10 @@ func (pr *playRun) unreachable(h *hostState, ev report.Event, msg string) hostOu
 }
 
 // target returns the Target a task runs through on host h (delegation,
-// become and check mode applied).
-func (pr *playRun) target(ctx context.Context, tc *taskCtx, h *hostState, vars map[string]any) (transport.Target, error) {
+// become and check mode applied). This is the one place where a task's
+// check mode is decided: a check-mode task gets a check-mode Target,
+// which passes the changes it does not make to record.
+func (pr *playRun) target(ctx context.Context, tc *taskCtx, h *hostState, vars map[string]any, record func(transport.Change)) (transport.Target, error) {
 	r := pr.r
 	t := tc.t
 	connVars := vars
@@ -703,9 +712,55 @@ func (pr *playRun) target(ctx context.Context, tc *taskCtx, h *hostState, vars m
 		if r.opt.Check {
 			ov = r.overlays.host(name)
 		}
-		tg = transport.NewCheckTargetWith(tg, func(transport.Change) {}, ov)
+		tg = transport.NewCheckTargetWith(tg, record, ov)
 	}
 	return tg, nil
+}
+
+// changeLog collects the changes a check-mode Target recorded during one
+// module run.
+type changeLog struct {
+	mu sync.Mutex
+	l  []transport.Change
+}
+
+func (c *changeLog) record(ch transport.Change) {
+	c.mu.Lock()
+	c.l = append(c.l, ch)
+	c.mu.Unlock()
+}
+
+// take returns the changes recorded so far and forgets them.
+func (c *changeLog) take() []transport.Change {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l := c.l
+	c.l = nil
+	return l
+}
+
+// changesValue is the reported form of recorded changes: one map per
+// change (op, path, argv, detail; empty ones left out).
+func changesValue(cs []transport.Change) []any {
+	out := make([]any, 0, len(cs))
+	for _, c := range cs {
+		m := map[string]any{"op": c.Op}
+		if c.Path != "" {
+			m["path"] = c.Path
+		}
+		if len(c.Argv) > 0 {
+			argv := make([]any, len(c.Argv))
+			for i, a := range c.Argv {
+				argv[i] = a
+			}
+			m["argv"] = argv
+		}
+		if c.Detail != "" {
+			m["detail"] = c.Detail
+		}
+		out = append(out, m)
+	}
+	return out
 }
 
 // fileCache holds the files a task looked up, so that its hosts read each
