@@ -69,7 +69,7 @@ func (pr *playRun) runTask(ctx context.Context, t *playbook.Task, hosts []*hostS
 		return nil
 	}
 	if t.Module == "meta" {
-		return pr.meta(ctx, t, hosts)
+		return pr.meta(ctx, t, hosts, in)
 	}
 	tc := &taskCtx{t: t, in: in}
 	tc.hostvars, tc.groups = r.hostvarsSnapshot()
@@ -152,24 +152,54 @@ func (pr *playRun) runTask(ctx context.Context, t *playbook.Task, hosts []*hostS
 	return failed
 }
 
-// meta handles `meta:` tasks, which act on the play rather than on hosts.
-func (pr *playRun) meta(ctx context.Context, t *playbook.Task, hosts []*hostState) map[*hostState]bool {
+// meta handles `meta:` tasks (playbook.MetaActions), which act on the
+// play rather than on hosts.
+func (pr *playRun) meta(ctx context.Context, t *playbook.Task, hosts []*hostState, in inherit) map[*hostState]bool {
 	what, _ := t.Args["_raw"].(string)
-	switch strings.TrimSpace(what) {
+	switch what {
 	case "flush_handlers":
 		pr.flushHandlers(ctx)
-	case "noop", "":
+	case "noop":
 	case "end_play":
-		failed := map[*hostState]bool{}
-		pr.r.emit(report.Event{Kind: report.Warning, Play: pr.play.Name, Msg: "meta: end_play at " + t.Pos.String()})
-		for _, h := range hosts {
-			failed[h] = true // leaves the list; not counted as a failure
-		}
-		return failed
+		return pr.endPlay(t, hosts, in)
 	default:
-		pr.r.emit(report.Event{Kind: report.Warning, Msg: fmt.Sprintf("%s: meta %q is not supported (flush_handlers, noop, end_play are)", t.Pos, what)})
+		// The loader refuses any other action.
+		pr.r.emit(report.Event{Kind: report.Warning, Msg: fmt.Sprintf("%s: meta %q is not supported (%s are)", t.Pos, what, strings.Join(playbook.MetaActions, ", "))})
 	}
 	return nil
+}
+
+// endPlay ends the play for all its hosts (as Ansible's) when its `when`
+// (with the enclosing blocks' and role's) holds on any of hosts: no more
+// tasks, handlers or batches of this play run; the hosts have not failed
+// and run the later plays. A host whose condition cannot be evaluated
+// fails.
+func (pr *playRun) endPlay(t *playbook.Task, hosts []*hostState, in inherit) map[*hostState]bool {
+	conds := append(append([]string(nil), in.when...), t.When...)
+	end := len(conds) == 0
+	var failed map[*hostState]bool
+	if !end {
+		tc := &taskCtx{t: t, in: in, label: "meta: end_play"}
+		tc.hostvars, tc.groups = pr.r.hostvarsSnapshot()
+		for _, h := range hosts {
+			ok, err := pr.when(conds, t, pr.vars(h, tc))
+			if err != nil {
+				if failed == nil {
+					failed = map[*hostState]bool{}
+				}
+				ev := report.Event{Kind: report.HostResult, Play: pr.play.Name, Task: tc.label, Host: h.host.Name, Where: t.Pos.String()}
+				pr.finish(h, ev, tc, failResult(err), t.NoLog || in.noLog, nil)
+				failed[h] = true
+				continue
+			}
+			end = end || ok
+		}
+	}
+	if end {
+		pr.ended = true
+		pr.r.emit(report.Event{Kind: report.Progress, Play: pr.play.Name, Msg: "meta: end_play at " + t.Pos.String() + ": the play ends for all its hosts"})
+	}
+	return failed
 }
 
 // runOnHost runs one task (all its loop items) on one host.
