@@ -37,7 +37,7 @@ func TestRepmgrSimulatedConfig(t *testing.T) {
 	h.onSQL("to_regclass", 0, "ok\nf\n", "")
 	ct := earlierWrite(t, h, map[string]string{"/etc/repmgr.conf": repmgrConf})
 
-	res := runEnv(t, newModule(t, "repmgr", map[string]any{"action": "primary_register"}), ct, &Env{Host: "node1", Check: true})
+	res := runEnv(t, newModule(t, "repmgr", map[string]any{"action": "primary_register"}), ct, &Env{Host: "node1"})
 	if res.Failed || !res.Changed || res.Data["unverified"] != true || res.Data["node_id"] != 2 ||
 		!strings.Contains(res.Msg, "cannot verify") || !strings.Contains(res.Msg, "/etc/repmgr.conf is only written by an earlier task of this check run") {
 		t.Fatalf("primary_register: %+v", res)
@@ -54,7 +54,7 @@ func TestRepmgrSimulatedConfig(t *testing.T) {
 
 	// cluster_show asks repmgr only: ok, nothing run.
 	h.reset()
-	res = runEnv(t, newModule(t, "repmgr", map[string]any{"action": "cluster_show"}), ct, &Env{Host: "node1", Check: true})
+	res = runEnv(t, newModule(t, "repmgr", map[string]any{"action": "cluster_show"}), ct, &Env{Host: "node1"})
 	if res.Failed || res.Changed || res.Data["unverified"] != true || !strings.Contains(res.Msg, "earlier task of this check run") || len(h.log()) != 0 {
 		t.Fatalf("cluster_show: %+v, calls %+v", res, h.log())
 	}
@@ -86,7 +86,7 @@ func TestBarmanSimulatedConfig(t *testing.T) {
 		{map[string]any{"action": "backup", "server": "pg", "if_older_than": "24h"}, true},
 	} {
 		h.reset()
-		res := runEnv(t, newModule(t, "barman", tc.args), ct, &Env{Host: "node1", Check: true})
+		res := runEnv(t, newModule(t, "barman", tc.args), ct, &Env{Host: "node1"})
 		if res.Failed || res.Changed != tc.changed || res.Data["unverified"] != true || !strings.Contains(res.Msg, "/etc/barman.d/pg.conf is only written by an earlier task") {
 			t.Errorf("%v: %+v", tc.args, res)
 		}
@@ -96,7 +96,7 @@ func TestBarmanSimulatedConfig(t *testing.T) {
 	}
 	// Another server's configuration is the host's: barman is asked.
 	h.reset()
-	if res := runEnv(t, newModule(t, "barman", map[string]any{"action": "check", "server": "other"}), ct, &Env{Host: "node1", Check: true}); !res.Failed || len(h.log("query")) != 1 {
+	if res := runEnv(t, newModule(t, "barman", map[string]any{"action": "check", "server": "other"}), ct, &Env{Host: "node1"}); !res.Failed || len(h.log("query")) != 1 {
 		t.Errorf("check of another server: %+v", res)
 	}
 }
@@ -109,13 +109,13 @@ func TestServiceSimulatedUnitFile(t *testing.T) {
 	ct := earlierWrite(t, h, map[string]string{"/etc/systemd/system/watch.service": "[Service]\n"})
 	enabled := true
 	m := &Service{Name: "watch", State: "started", Enabled: &enabled, DaemonReload: true}
-	res := runEnv(t, m, ct, &Env{Host: "node1", Check: true})
+	res := runEnv(t, m, ct, &Env{Host: "node1"})
 	if res.Failed || !res.Changed || !strings.Contains(res.Msg, "unit file /etc/systemd/system/watch.service is only written by an earlier task") ||
 		!strings.Contains(res.Msg, "would be: enabled, started") {
 		t.Fatalf("simulated unit: %+v", res)
 	}
 	// Without the simulated file the unit is not found.
-	if res := runEnv(t, &Service{Name: "other", State: "started"}, ct, &Env{Host: "node1", Check: true}); !res.Failed || !strings.Contains(res.Msg, "not found") {
+	if res := runEnv(t, &Service{Name: "other", State: "started"}, ct, &Env{Host: "node1"}); !res.Failed || !strings.Contains(res.Msg, "not found") {
 		t.Errorf("unknown unit: %+v", res)
 	}
 }
@@ -126,7 +126,7 @@ func TestStatLargeSimulatedFile(t *testing.T) {
 	h := newFakeHost()
 	big := strings.Repeat("x", maxLocalHash+1)
 	ct := earlierWrite(t, h, map[string]string{"/srv/big": big})
-	res := runEnv(t, newModule(t, "stat", map[string]any{"path": "/srv/big"}), ct, &Env{Host: "node1", Check: true})
+	res := runEnv(t, newModule(t, "stat", map[string]any{"path": "/srv/big"}), ct, &Env{Host: "node1"})
 	st := res.Data["stat"].(map[string]any)
 	if st["exists"] != true || st["size"] != maxLocalHash+1 || st["checksum"] != sha1Hex([]byte(big)) || len(h.log("query")) != 0 {
 		t.Fatalf("stat: %+v, queries %+v", st, h.log("query"))

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -24,9 +23,10 @@ func init() {
 // in DEST/HOST/SRC (so hosts do not overwrite each other); with flat in
 // DEST itself, or DEST/BASENAME when DEST ends with "/". The controller
 // file is written atomically (temporary file in the same directory,
-// fsync, rename) and only when its content differs. In check mode
-// nothing is written on the controller (this module writes outside the
-// Target, so it consults Env.Check).
+// fsync, rename) and only when its content differs. It is written through
+// transport.ControllerFor(t): under the check decision of the host's
+// Target, so a check-mode task (a --check run, or check_mode: true)
+// records the write instead of making it.
 type Fetch struct {
 	Src           string `arg:"src,required" doc:"absolute path of the file on the host"`
 	Dest          string `arg:"dest,required" doc:"controller directory (or file, with flat); relative to the working directory"`
@@ -64,15 +64,18 @@ func (m *Fetch) destFile(base, host string) string {
 // Run fetches the file.
 func (m *Fetch) Run(ctx context.Context, t transport.Target, env *Env) (*Result, error) {
 	host, base := t.Host(), ""
-	check := false
 	if env != nil {
 		if env.Host != "" {
 			host = env.Host
 		}
-		base, check = env.Controller, env.Check
+		base = env.Controller
 	}
 	dest := m.destFile(base, host)
 	res := &Result{Data: map[string]any{"src": m.Src, "dest": dest}}
+	abs, err := filepath.Abs(dest)
+	if err != nil {
+		return nil, fmt.Errorf("fetch: controller path %s: %w", dest, err)
+	}
 	st, err := t.Stat(ctx, m.Src)
 	if err != nil {
 		return nil, fmt.Errorf("stat %s: %w", m.Src, err)
@@ -92,58 +95,41 @@ func (m *Fetch) Run(ctx context.Context, t transport.Target, env *Env) (*Result,
 	}
 	res.Data["checksum"] = sha1Hex(data)
 	res.Data["size"] = len(data)
-	old, err := os.ReadFile(dest)
-	switch {
-	case err == nil && bytes.Equal(old, data):
-		return res, nil
-	case err != nil && !os.IsNotExist(err):
-		return nil, fmt.Errorf("fetch: read controller file %s: %w", dest, err)
-	}
-	res.Changed = true
-	if isText(data) && (err != nil || isText(old)) {
-		res.Diffs = []Diff{{Path: dest, Before: string(old), After: string(data)}}
-	}
-	if check {
-		res.Msg = "would write " + dest
-		return res, nil
-	}
-	if err := writeControllerFile(dest, data); err != nil {
+	ctl := transport.ControllerFor(t)
+	cur, err := ctl.Stat(ctx, abs)
+	if err != nil {
 		return nil, fmt.Errorf("fetch: %w", err)
 	}
-	return res, nil
-}
-
-// writeControllerFile writes data to p atomically: a temporary file in
-// the same directory, fsync, rename (parent directories created).
-func writeControllerFile(p string, data []byte) (err error) {
-	dir := filepath.Dir(p)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("create directory %s: %w", dir, err)
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(p)+".pgplay-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", p, err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
+	var old []byte
+	if cur.Exists {
+		if cur.IsDir {
+			return failed(res, "%s is a directory on the controller; fetch writes a file there (flat: true with a dest ending in / puts it inside)", dest), nil
 		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return fmt.Errorf("write %s: %w", f.Name(), err)
+		if old, err = ctl.ReadFile(ctx, abs); err != nil {
+			return nil, fmt.Errorf("fetch: read controller file: %w", err)
+		}
+		if bytes.Equal(old, data) {
+			return res, nil
+		}
 	}
-	if err = f.Chmod(0o644); err != nil {
-		return fmt.Errorf("chmod %s: %w", f.Name(), err)
+	res.Changed = true
+	if isText(data) && (!cur.Exists || isText(old)) {
+		res.Diffs = []Diff{{Path: dest, Before: string(old), After: string(data)}}
 	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", f.Name(), err)
+	dir, err := ctl.Stat(ctx, filepath.Dir(abs))
+	if err != nil {
+		return nil, fmt.Errorf("fetch: %w", err)
 	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", f.Name(), err)
+	if !dir.Exists {
+		if err := ctl.Mkdir(ctx, filepath.Dir(abs), transport.Attrs{}); err != nil {
+			return nil, fmt.Errorf("fetch: %w", err)
+		}
 	}
-	if err = os.Rename(f.Name(), p); err != nil {
-		return fmt.Errorf("rename %s to %s: %w", f.Name(), p, err)
+	if err := ctl.WriteFile(ctx, abs, data, transport.Attrs{}); err != nil {
+		return nil, fmt.Errorf("fetch: %w", err)
 	}
-	return nil
+	if transport.IsCheck(ctl) {
+		res.Msg = "would write " + dest
+	}
+	return res, nil
 }

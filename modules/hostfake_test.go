@@ -335,7 +335,7 @@ func checkRun(t *testing.T, m Module, h *fakeHost) (*Result, []transport.Change)
 	var rec []transport.Change
 	ct := transport.NewCheckTarget(h, func(c transport.Change) { rec = append(rec, c) })
 	before := len(h.changes())
-	res := runEnv(t, m, ct, &Env{Host: "node1", Check: true})
+	res := runEnv(t, m, ct, &Env{Host: "node1"})
 	if after := h.changes(); len(after) != before {
 		t.Fatalf("check mode changed the host: %+v", after[before:])
 	}

@@ -18,9 +18,10 @@ func init() {
 }
 
 // Meta is handled by the runner before any module runs; this type exists
-// for its documentation and argument checks.
+// for its documentation and argument checks. Its choices are
+// playbook.MetaActions (the runner's tests check that they agree).
 type Meta struct {
-	Action string `arg:"_raw,required" choices:"flush_handlers|noop|end_play" doc:"flush_handlers: run notified handlers now; end_play: stop the play for all hosts; noop: nothing"`
+	Action string `arg:"_raw,required" choices:"flush_handlers|end_play|noop" doc:"flush_handlers: run notified handlers now; end_play: end the play for all its hosts, not as a failure (later plays run; with when:, if it holds on any host); noop: nothing"`
 }
 
 // Run is never called by the runner; it returns an error saying so.

@@ -163,7 +163,7 @@ func TestDebugSetFactFailMeta(t *testing.T) {
 	if _, err := m.Run(context.Background(), newLocal(), h.env); err == nil || !strings.Contains(err.Error(), "handled by the runner") {
 		t.Errorf("meta Run: %v", err)
 	}
-	if _, err := decode("meta", map[string]any{"_raw": "refresh_inventory"}); err == nil || !strings.Contains(err.Error(), "flush_handlers, noop, end_play") {
+	if _, err := decode("meta", map[string]any{"_raw": "refresh_inventory"}); err == nil || !strings.Contains(err.Error(), "flush_handlers, end_play, noop") {
 		t.Errorf("meta choices: %v", err)
 	}
 }

@@ -33,11 +33,11 @@ type Env struct {
 	// searches the role's dirs, the playbook's dir, then the embedded content.
 	// It returns the data and the path it was found at (for messages).
 	Find func(kind, name string) ([]byte, string, error)
-	// Check and Diff say whether the run is in check mode / shows diffs.
-	// Modules do not need Check to be correct (the Target records changes);
-	// it is informational.
-	Check bool
-	Diff  bool
+	// Diff says whether the run shows diffs. Whether changes are made is
+	// not here: the runner hands a check-mode task a check-mode Target
+	// (transport.NewCheckTarget), which records changes instead of making
+	// them; a module that must know asks transport.IsCheck(t).
+	Diff bool
 	// Controller is where controller-side files go (fetch); "" = cwd.
 	Controller string
 }
@@ -66,6 +66,10 @@ type Result struct {
 	Data map[string]any
 	// Facts are variables set on the host (set_fact).
 	Facts map[string]any
+	// Changes are what a check-mode Target recorded instead of making
+	// them (set by the runner, not by modules); they go on the host's
+	// result event, not into the registered result.
+	Changes []transport.Change
 }
 
 // Spec describes a registered module.

@@ -308,7 +308,7 @@ func (m *Repmgr) Run(ctx context.Context, t transport.Target, env *Env) (*Result
 		out.Data["unverified"] = true
 		out.Msg = fmt.Sprintf("check mode: cannot verify with repmgr: %s is only written by an earlier task of this check run (repmgr would read the host's file); would be: %s", m.Config, out.Msg)
 	}
-	if env != nil && env.Check && m.Action != "cluster_show" {
+	if transport.IsCheck(t) && m.Action != "cluster_show" {
 		out, err = softenInCheckMode(out, err)
 	}
 	return out, err
@@ -316,7 +316,9 @@ func (m *Repmgr) Run(ctx context.Context, t transport.Target, env *Env) (*Result
 
 // softenInCheckMode turns a failure that is not a refusal into "would
 // change, unverified": in check mode earlier tasks were not performed, so
-// a dry-run or a read may fail for that reason alone.
+// a dry-run or a read may fail for that reason alone. Run applies it when
+// its Target is a check-mode Target (the task's own check decision), not
+// for a check_mode: false task of a --check run, whose failures are real.
 func softenInCheckMode(res *Result, err error) (*Result, error) {
 	if err != nil {
 		var pe *PsqlError

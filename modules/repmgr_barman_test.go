@@ -143,6 +143,25 @@ func TestRepmgrStandbyClone(t *testing.T) {
 	}
 }
 
+// A failed dry run is softened to "would change, unverified" when the
+// Target is a check-mode Target (earlier tasks were only simulated), and
+// only then: the Env carries no check flag, and a real Target (a task
+// with check_mode: false in a --check run) reports the real failure.
+func TestRepmgrSoftenedByCheckTarget(t *testing.T) {
+	m := newModule(t, "repmgr", map[string]any{"action": "standby_clone", "upstream_host": "node1"})
+	h := repmgrHost()
+	h.on("/usr/lib/postgresql/15/bin/repmgr -f /etc/repmgr.conf -h node1", 1, "", "ERROR: unable to connect to upstream\n")
+	res, rec := checkRun(t, m, h)
+	if res.Failed || !res.Changed || !strings.Contains(res.Msg, "check mode: could not verify") || len(rec) != 0 {
+		t.Errorf("check Target: %+v, recorded %+v", res, rec)
+	}
+	h = repmgrHost()
+	h.on("/usr/lib/postgresql/15/bin/repmgr -f /etc/repmgr.conf -h node1", 1, "", "ERROR: unable to connect to upstream\n")
+	if res := runEnv(t, m, h, &Env{Host: "node1"}); !res.Failed || strings.Contains(res.Msg, "check mode") || len(h.log("change")) != 0 {
+		t.Errorf("real Target: %+v", res)
+	}
+}
+
 func TestRepmgrStandbyCloneRefusals(t *testing.T) {
 	// A running server (here: the primary itself) is never cloned over,
 	// even with force.

@@ -292,13 +292,21 @@ func TestFetch(t *testing.T) {
 	dir := t.TempDir()
 	h := newFakeHost().file("/var/lib/barman/.ssh/id_ed25519.pub", keyA+"\n", 0o644, "barman")
 	m := newModule(t, "fetch", map[string]any{"src": "/var/lib/barman/.ssh/id_ed25519.pub", "dest": "fetched"})
-	env := &Env{Host: "backup1", Controller: dir, Check: true}
-	res := runEnv(t, m, h, env)
+	env := &Env{Host: "backup1", Controller: dir}
+	// A check-mode Target decides: the controller file is not written, its
+	// write is recorded with the Target's changes.
+	var rec []transport.Change
+	res := runEnv(t, m, transport.NewCheckTarget(h, func(c transport.Change) { rec = append(rec, c) }), env)
 	dest := filepath.Join(dir, "fetched", "backup1", "var", "lib", "barman", ".ssh", "id_ed25519.pub")
-	if _, err := os.Stat(dest); !res.Changed || err == nil {
+	if _, err := os.Stat(dest); !res.Changed || err == nil || res.Msg != "would write "+dest {
 		t.Fatalf("check mode wrote the controller file or reported no change: %+v %v", res, err)
 	}
-	env.Check = false
+	if _, err := os.Stat(filepath.Join(dir, "fetched")); err == nil {
+		t.Errorf("check mode made the controller directory")
+	}
+	if len(rec) != 2 || rec[0].Op != "mkdir" || rec[1].Op != "write" || rec[1].Path != dest || !strings.Contains(rec[1].Detail, "on the controller") {
+		t.Errorf("recorded changes: %+v", rec)
+	}
 	res = runEnv(t, m, h, env)
 	b, err := os.ReadFile(dest)
 	if !res.Changed || err != nil || string(b) != keyA+"\n" || res.Data["dest"] != dest {

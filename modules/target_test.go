@@ -274,48 +274,6 @@ func (l *localTarget) Symlink(ctx context.Context, target, p string) error {
 	return os.Rename(tmp, p)
 }
 
-// checkTarget is the check-mode stand-in: reads run, changes are recorded.
-type checkTarget struct {
-	t       transport.Target
-	changes []transport.Change
-}
-
-func (c *checkTarget) rec(ch transport.Change) { c.changes = append(c.changes, ch) }
-func (c *checkTarget) Host() string            { return c.t.Host() }
-func (c *checkTarget) Query(ctx context.Context, cmd transport.Cmd) (transport.Result, error) {
-	return c.t.Query(ctx, cmd)
-}
-func (c *checkTarget) Stat(ctx context.Context, p string) (transport.FileInfo, error) {
-	return c.t.Stat(ctx, p)
-}
-func (c *checkTarget) ReadFile(ctx context.Context, p string) ([]byte, error) {
-	return c.t.ReadFile(ctx, p)
-}
-func (c *checkTarget) Change(ctx context.Context, cmd transport.Cmd) (transport.Result, error) {
-	c.rec(transport.Change{Op: "run", Argv: cmd.Argv})
-	return transport.Result{Simulated: true}, nil
-}
-func (c *checkTarget) WriteFile(ctx context.Context, p string, data []byte, a transport.Attrs) error {
-	c.rec(transport.Change{Op: "write", Path: p, Detail: fmt.Sprintf("%d bytes", len(data))})
-	return nil
-}
-func (c *checkTarget) SetAttrs(ctx context.Context, p string, a transport.Attrs) error {
-	c.rec(transport.Change{Op: "chmod", Path: p})
-	return nil
-}
-func (c *checkTarget) Mkdir(ctx context.Context, p string, a transport.Attrs) error {
-	c.rec(transport.Change{Op: "mkdir", Path: p})
-	return nil
-}
-func (c *checkTarget) Remove(ctx context.Context, p string) error {
-	c.rec(transport.Change{Op: "remove", Path: p})
-	return nil
-}
-func (c *checkTarget) Symlink(ctx context.Context, target, p string) error {
-	c.rec(transport.Change{Op: "symlink", Path: p, Detail: target})
-	return nil
-}
-
 // harness runs modules the way the runner does: decode, then Run.
 type harness struct {
 	t       *testing.T
@@ -387,9 +345,10 @@ func (h *harness) run(name string, args map[string]any) *Result {
 // recorded changes.
 func (h *harness) check(name string, args map[string]any) (*Result, []transport.Change) {
 	h.t.Helper()
-	ct := &checkTarget{t: h.local}
+	var changes []transport.Change
+	ct := transport.NewCheckTarget(h.local, func(c transport.Change) { changes = append(changes, c) })
 	r := h.runOn(ct, name, args)
-	return r, ct.changes
+	return r, changes
 }
 
 func (h *harness) runOn(t transport.Target, name string, args map[string]any) *Result {
@@ -411,6 +370,5 @@ func (h *harness) tryOn(t transport.Target, name string, args map[string]any) (*
 		return nil, err
 	}
 	env := *h.env
-	_, env.Check = t.(*checkTarget)
 	return m.Run(context.Background(), t, &env)
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -109,5 +110,113 @@ func TestCheckRunSeesSimulatedFiles(t *testing.T) {
 
 	if after := diskTree(t, disk); after != before {
 		t.Fatalf("a check run changed the disk:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
+
+// A fetch task with check_mode: true in a normal run writes nothing on the
+// controller, as a file task in its place would write nothing on the
+// host: the task's Target decides, for the controller side too.
+func TestFetchCheckModeTaskWritesNothing(t *testing.T) {
+	src := writeFiles(t, map[string]string{
+		"site.yaml": `- hosts: h1
+  tasks:
+    - name: fetch in check mode
+      fetch: {src: "{{ .d }}/host/key.pub", dest: "{{ .d }}/fetched/", flat: true}
+      check_mode: true
+`,
+	})
+	disk := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(disk, "host"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(disk, "host", "key.pub"), []byte("ssh-ed25519 AAAA\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := diskTree(t, disk)
+	popt := loadOptions(src)
+	pb, err := playbook.Load("site.yaml", popt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, ev := run(t, Options{Inventory: localInventory(t, "", "h1"), Source: popt.Source,
+		ExtraVars: map[string]any{"d": disk}}, pb)
+	if o.Failed {
+		t.Fatalf("run failed: %v", ev.failures())
+	}
+	if after := diskTree(t, disk); after != before {
+		t.Fatalf("a check_mode: true fetch changed the controller:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	r := hostResult(t, ev, "fetch in check mode", "h1")
+	if r.Status != report.Changed || !strings.HasPrefix(r.Msg, "would write ") {
+		t.Errorf("fetch result %v %q, want changed, would write", r.Status, r.Msg)
+	}
+}
+
+// hostResult returns the one host result event of task on host.
+func hostResult(t *testing.T, ev *events, task, host string) report.Event {
+	t.Helper()
+	var found []report.Event
+	for _, e := range ev.all {
+		if e.Kind == report.HostResult && e.Task == task && e.Host == host {
+			found = append(found, e)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("task %q on %s: %d result events, want 1", task, host, len(found))
+	}
+	return found[0]
+}
+
+// The changes a check-mode Target recorded are on the host's result event
+// (check_changes), not in the registered result, and not for no_log tasks.
+func TestCheckChangesOnResultEvent(t *testing.T) {
+	src := writeFiles(t, map[string]string{
+		"site.yaml": `- hosts: h1
+  tasks:
+    - name: write
+      copy: {content: "x\n", dest: "{{ .d }}/app.conf", mode: "0640"}
+      register: w
+    - name: cmd
+      command: touch {{ .d }}/flag
+    - name: secret
+      command: touch {{ .d }}/secret
+      no_log: true
+    - name: real
+      command: "true"
+      check_mode: false
+    - name: registered
+      debug: {msg: "{{ if hasKey .w \"check_changes\" }}registered{{ else }}not registered{{ end }}"}
+`,
+	})
+	disk := t.TempDir()
+	popt := loadOptions(src)
+	pb, err := playbook.Load("site.yaml", popt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, ev := run(t, Options{Inventory: localInventory(t, "", "h1"), Source: popt.Source, Check: true,
+		ExtraVars: map[string]any{"d": disk}}, pb)
+	if o.Failed {
+		t.Fatalf("check run failed: %v", ev.failures())
+	}
+	changes := func(task string) any { return hostResult(t, ev, task, "h1").Result["check_changes"] }
+	want := []any{
+		map[string]any{"op": "write", "path": disk + "/app.conf", "detail": "2 bytes, mode 0640"},
+	}
+	if got := changes("write"); !reflect.DeepEqual(got, want) {
+		t.Errorf("write: check_changes %#v\nwant %#v", got, want)
+	}
+	want = []any{map[string]any{"op": "run", "argv": []any{"touch", disk + "/flag"}}}
+	if got := changes("cmd"); !reflect.DeepEqual(got, want) {
+		t.Errorf("cmd: check_changes %#v\nwant %#v", got, want)
+	}
+	if got := changes("secret"); got != nil {
+		t.Errorf("no_log task: check_changes %#v", got)
+	}
+	if got := changes("real"); got != nil {
+		t.Errorf("check_mode: false task: check_changes %#v", got)
+	}
+	if got := hostResult(t, ev, "registered", "h1").Msg; got != "not registered" {
+		t.Errorf("registered result: %s", got)
 	}
 }

@@ -29,6 +29,10 @@ type playRun struct {
 
 	staticMu sync.Mutex
 	static   map[staticKey]*staticVars // see staticVars
+
+	// ended is set by meta: end_play: no more tasks, handlers or batches
+	// of the play run. Only the play's goroutine reads and writes it.
+	ended bool
 }
 
 // inherit is what enclosing blocks and roles pass down to tasks.
@@ -102,7 +106,7 @@ func (r *Runner) runPlay(ctx context.Context, pb *playbook.Playbook, p *playbook
 	pr.handler = append(pr.handler, p.Handlers...)
 
 	for _, b := range batches(pr.hosts, p.Serial) {
-		if pr.r.stopped() {
+		if pr.r.stopped() || pr.ended {
 			return
 		}
 		pr.batch = b
@@ -130,7 +134,7 @@ func (pr *playRun) runBatch(ctx context.Context) {
 	pr.section(ctx, p.PreTasks, base)
 	pr.flushHandlers(ctx)
 	for _, rr := range p.Roles {
-		if pr.r.stopped() {
+		if pr.r.stopped() || pr.ended {
 			return
 		}
 		if rr.Role == nil {
@@ -157,7 +161,7 @@ func (pr *playRun) runBatch(ctx context.Context) {
 // section runs a task list on the batch's live hosts; failed hosts leave the play.
 func (pr *playRun) section(ctx context.Context, tasks []*playbook.Task, in inherit) {
 	hosts := pr.alive(pr.batch)
-	if len(hosts) == 0 {
+	if len(hosts) == 0 || pr.ended {
 		return
 	}
 	failed := pr.runTasks(ctx, tasks, hosts, in)
@@ -173,7 +177,7 @@ func (pr *playRun) runTasks(ctx context.Context, tasks []*playbook.Task, hosts [
 	failed := map[*hostState]bool{}
 	live := append([]*hostState(nil), hosts...)
 	for _, t := range tasks {
-		if pr.r.stopped() || len(live) == 0 {
+		if pr.r.stopped() || pr.ended || len(live) == 0 {
 			break
 		}
 		var f map[*hostState]bool
@@ -212,6 +216,13 @@ func (pr *playRun) runBlock(ctx context.Context, t *playbook.Task, hosts []*host
 	// inherited by each task of the block).
 	f1 := pr.runTasks(ctx, t.Block, hosts, in)
 	failed := map[*hostState]bool{}
+	if pr.ended {
+		// meta: end_play: neither rescue nor always runs.
+		for h := range f1 {
+			failed[h] = true
+		}
+		return failed
+	}
 	if len(f1) > 0 && len(t.Rescue) > 0 {
 		var toRescue []*hostState
 		for _, h := range hosts {
@@ -312,9 +323,9 @@ func (pr *playRun) notifyHandlers(h *hostState, names []string, render func(stri
 // flushHandlers runs the notified handlers, in the order they are defined,
 // on the live hosts that notified them.
 func (pr *playRun) flushHandlers(ctx context.Context) {
-	for round := 0; round < 10 && len(pr.notify) > 0; round++ {
+	for round := 0; round < 10 && len(pr.notify) > 0 && !pr.ended; round++ {
 		for _, ht := range pr.handler {
-			if pr.r.stopped() {
+			if pr.r.stopped() || pr.ended {
 				return
 			}
 			set := pr.notify[ht]
@@ -395,7 +406,7 @@ func (pr *playRun) warnUnrunHandlers() {
 		delete(pr.unrun, ht)
 	}
 	if len(lines) > 0 {
-		pr.r.emit(report.Event{Kind: report.Warning, Play: pr.play.Name, Msg: "handlers notified but not run (the run was interrupted or the host failed):\n" +
+		pr.r.emit(report.Event{Kind: report.Warning, Play: pr.play.Name, Msg: "handlers notified but not run (the run was interrupted, the host failed or meta: end_play ended the play):\n" +
 			strings.Join(lines, "\n") + "\n  what notified them changed, so a new run may find nothing to change and not notify them again: do what they do by hand if needed" +
 			" (--force-handlers runs them on hosts that failed)"})
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/pgplay/pgplay/internal/inventory"
 	"github.com/pgplay/pgplay/internal/playbook"
 	"github.com/pgplay/pgplay/internal/report"
+	"github.com/pgplay/pgplay/modules"
 )
 
 // events collects what a run reports.
@@ -535,6 +536,72 @@ func TestForceHandlers(t *testing.T) {
 			if e.Kind == report.Warning && strings.Contains(e.Msg, "handlers notified but not run") {
 				t.Errorf("%s: warning %q although every handler ran", tc.name, e.Msg)
 			}
+		}
+	}
+}
+
+// meta: end_play ends the play for all its hosts when its condition holds:
+// no later task, rescue/always, handler or batch of the play runs, the
+// hosts have not failed and run the next play. meta: noop does nothing.
+func TestMetaEndPlayAndNoop(t *testing.T) {
+	dir := writeFiles(t, map[string]string{"site.yaml": `- hosts: pg
+  serial: 1
+  tasks:
+    - name: a
+      debug: {msg: a}
+      changed_when: true
+      notify: h
+    - meta: noop
+    - meta: end_play
+      when: eq 1 2
+    - block:
+        - meta: end_play
+          when: eq .inventory_hostname "h1"
+      always:
+        - debug: {msg: always}
+    - name: b
+      debug: {msg: b}
+  handlers:
+    - name: h
+      debug: {msg: handler}
+- hosts: pg
+  tasks:
+    - name: c
+      debug: {msg: c}
+`})
+	popt := loadOptions(dir)
+	pb, err := playbook.Load("site.yaml", popt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, ev := run(t, Options{Inventory: localInventory(t, "", "h1", "h2"), Source: popt.Source}, pb)
+	if o.Failed {
+		t.Fatalf("run failed: %v", ev.failures())
+	}
+	if got, want := ev.results("h1"), []string{": a", ": c"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("h1 results %q, want %q", got, want)
+	}
+	if got, want := ev.results("h2"), []string{": c"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("h2 results %q, want %q (its batch of the ended play does not run)", got, want)
+	}
+	unrun := false
+	for _, e := range ev.all {
+		if e.Kind == report.Warning && strings.Contains(e.Msg, "handlers notified but not run") && strings.Contains(e.Msg, "h [h1]") {
+			unrun = true
+		}
+	}
+	if !unrun {
+		t.Error("no warning that handler h did not run on h1")
+	}
+}
+
+// The meta module's documented choices are the actions the loader accepts
+// and the runner implements.
+func TestMetaChoicesAreMetaActions(t *testing.T) {
+	spec, _ := modules.Lookup("meta")
+	for _, a := range modules.Describe(spec) {
+		if a.Name == "_raw" && !reflect.DeepEqual(a.Choices, playbook.MetaActions) {
+			t.Errorf("meta documents %q, the loader accepts %q", a.Choices, playbook.MetaActions)
 		}
 	}
 }

@@ -69,7 +69,7 @@ func (pr *playRun) runTask(ctx context.Context, t *playbook.Task, hosts []*hostS
 		return nil
 	}
 	if t.Module == "meta" {
-		return pr.meta(ctx, t, hosts)
+		return pr.meta(ctx, t, hosts, in)
 	}
 	tc := &taskCtx{t: t, in: in}
 	tc.hostvars, tc.groups = r.hostvarsSnapshot()
@@ -152,24 +152,54 @@ func (pr *playRun) runTask(ctx context.Context, t *playbook.Task, hosts []*hostS
 	return failed
 }
 
-// meta handles `meta:` tasks, which act on the play rather than on hosts.
-func (pr *playRun) meta(ctx context.Context, t *playbook.Task, hosts []*hostState) map[*hostState]bool {
+// meta handles `meta:` tasks (playbook.MetaActions), which act on the
+// play rather than on hosts.
+func (pr *playRun) meta(ctx context.Context, t *playbook.Task, hosts []*hostState, in inherit) map[*hostState]bool {
 	what, _ := t.Args["_raw"].(string)
-	switch strings.TrimSpace(what) {
+	switch what {
 	case "flush_handlers":
 		pr.flushHandlers(ctx)
-	case "noop", "":
+	case "noop":
 	case "end_play":
-		failed := map[*hostState]bool{}
-		pr.r.emit(report.Event{Kind: report.Warning, Play: pr.play.Name, Msg: "meta: end_play at " + t.Pos.String()})
-		for _, h := range hosts {
-			failed[h] = true // leaves the list; not counted as a failure
-		}
-		return failed
+		return pr.endPlay(t, hosts, in)
 	default:
-		pr.r.emit(report.Event{Kind: report.Warning, Msg: fmt.Sprintf("%s: meta %q is not supported (flush_handlers, noop, end_play are)", t.Pos, what)})
+		// The loader refuses any other action.
+		pr.r.emit(report.Event{Kind: report.Warning, Msg: fmt.Sprintf("%s: meta %q is not supported (%s are)", t.Pos, what, strings.Join(playbook.MetaActions, ", "))})
 	}
 	return nil
+}
+
+// endPlay ends the play for all its hosts (as Ansible's) when its `when`
+// (with the enclosing blocks' and role's) holds on any of hosts: no more
+// tasks, handlers or batches of this play run; the hosts have not failed
+// and run the later plays. A host whose condition cannot be evaluated
+// fails.
+func (pr *playRun) endPlay(t *playbook.Task, hosts []*hostState, in inherit) map[*hostState]bool {
+	conds := append(append([]string(nil), in.when...), t.When...)
+	end := len(conds) == 0
+	var failed map[*hostState]bool
+	if !end {
+		tc := &taskCtx{t: t, in: in, label: "meta: end_play"}
+		tc.hostvars, tc.groups = pr.r.hostvarsSnapshot()
+		for _, h := range hosts {
+			ok, err := pr.when(conds, t, pr.vars(h, tc))
+			if err != nil {
+				if failed == nil {
+					failed = map[*hostState]bool{}
+				}
+				ev := report.Event{Kind: report.HostResult, Play: pr.play.Name, Task: tc.label, Host: h.host.Name, Where: t.Pos.String()}
+				pr.finish(h, ev, tc, failResult(err), t.NoLog || in.noLog, nil)
+				failed[h] = true
+				continue
+			}
+			end = end || ok
+		}
+	}
+	if end {
+		pr.ended = true
+		pr.r.emit(report.Event{Kind: report.Progress, Play: pr.play.Name, Msg: "meta: end_play at " + t.Pos.String() + ": the play ends for all its hosts"})
+	}
+	return failed
 }
 
 // runOnHost runs one task (all its loop items) on one host.
@@ -302,7 +332,8 @@ func (pr *playRun) execute(ctx context.Context, tc *taskCtx, h *hostState, vars 
 		return failResult(fmt.Errorf("%s: unknown module %q; hint: `pgplay doc` lists the modules", t.Pos, t.Module)), false
 	}
 	where := taskWhere(t)
-	target, err := pr.target(ctx, tc, h, vars)
+	changes := &changeLog{}
+	target, err := pr.target(ctx, tc, h, vars, changes.record)
 	if err != nil {
 		if isUnreachable(err) {
 			return failResult(err), true
@@ -310,10 +341,9 @@ func (pr *playRun) execute(ctx context.Context, tc *taskCtx, h *hostState, vars 
 		return failResult(fmt.Errorf("%s: %w", where, err)), false
 	}
 	env := &modules.Env{
-		Host:  h.host.Name,
-		Vars:  vars,
-		Check: r.opt.Check,
-		Diff:  r.opt.Diff,
+		Host: h.host.Name,
+		Vars: vars,
+		Diff: r.opt.Diff,
 		Render: func(name, text string) (string, error) {
 			return r.eng.Render(name, text, vars)
 		},
@@ -340,6 +370,7 @@ func (pr *playRun) execute(ctx context.Context, tc *taskCtx, h *hostState, vars 
 		if err := modules.Decode(spec, am, m); err != nil {
 			return failResult(fmt.Errorf("%s: %w", where, err)), false
 		}
+		changes.take() // those of an earlier attempt
 		res, err = m.Run(ctx, target, env)
 		if err != nil {
 			if isUnreachable(err) {
@@ -350,6 +381,7 @@ func (pr *playRun) execute(ctx context.Context, tc *taskCtx, h *hostState, vars 
 		if res == nil {
 			res = &modules.Result{}
 		}
+		res.Changes = changes.take()
 		if t.Until == "" {
 			break
 		}
@@ -611,6 +643,10 @@ func (pr *playRun) emitResult(ev report.Event, res *modules.Result, noLog bool, 
 		ev.Msg = ""
 	}
 	ev.Result = resultMap(res)
+	if len(res.Changes) > 0 {
+		// What a check-mode Target did not do; reported, not registered.
+		ev.Result["check_changes"] = changesValue(res.Changes)
+	}
 	if pr.r.opt.Diff && !noLog {
 		for _, d := range res.Diffs {
 			ev.Diffs = append(ev.Diffs, report.Diff(d))
@@ -642,8 +678,10 @@ func (pr *playRun) unreachable(h *hostState, ev report.Event, msg string) hostOu
 }
 
 // target returns the Target a task runs through on host h (delegation,
-// become and check mode applied).
-func (pr *playRun) target(ctx context.Context, tc *taskCtx, h *hostState, vars map[string]any) (transport.Target, error) {
+// become and check mode applied). This is the one place where a task's
+// check mode is decided: a check-mode task gets a check-mode Target,
+// which passes the changes it does not make to record.
+func (pr *playRun) target(ctx context.Context, tc *taskCtx, h *hostState, vars map[string]any, record func(transport.Change)) (transport.Target, error) {
 	r := pr.r
 	t := tc.t
 	connVars := vars
@@ -704,9 +742,55 @@ func (pr *playRun) target(ctx context.Context, tc *taskCtx, h *hostState, vars m
 		if r.opt.Check {
 			ov = r.overlays.host(name)
 		}
-		tg = transport.NewCheckTargetWith(tg, func(transport.Change) {}, ov)
+		tg = transport.NewCheckTargetWith(tg, record, ov)
 	}
 	return tg, nil
+}
+
+// changeLog collects the changes a check-mode Target recorded during one
+// module run.
+type changeLog struct {
+	mu sync.Mutex
+	l  []transport.Change
+}
+
+func (c *changeLog) record(ch transport.Change) {
+	c.mu.Lock()
+	c.l = append(c.l, ch)
+	c.mu.Unlock()
+}
+
+// take returns the changes recorded so far and forgets them.
+func (c *changeLog) take() []transport.Change {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l := c.l
+	c.l = nil
+	return l
+}
+
+// changesValue is the reported form of recorded changes: one map per
+// change (op, path, argv, detail; empty ones left out).
+func changesValue(cs []transport.Change) []any {
+	out := make([]any, 0, len(cs))
+	for _, c := range cs {
+		m := map[string]any{"op": c.Op}
+		if c.Path != "" {
+			m["path"] = c.Path
+		}
+		if len(c.Argv) > 0 {
+			argv := make([]any, len(c.Argv))
+			for i, a := range c.Argv {
+				argv[i] = a
+			}
+			m["argv"] = argv
+		}
+		if c.Detail != "" {
+			m["detail"] = c.Detail
+		}
+		out = append(out, m)
+	}
+	return out
 }
 
 // fileCache holds the files a task looked up, so that its hosts read each
