@@ -62,7 +62,6 @@ func (c *modCase) run(name string, args map[string]any, check bool) *modules.Res
 	env := *c.env
 	if check {
 		tg = transport.NewCheckTarget(tg, nil)
-		env.Check = true
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
