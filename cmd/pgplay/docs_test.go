@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/pflag"
+
 	"github.com/pgplay/pgplay/modules"
 )
 
@@ -43,4 +45,22 @@ func TestDocCommand(t *testing.T) {
 	if code != 5 || !strings.Contains(errs, "no module") {
 		t.Errorf("doc of an unknown module: exit %d %s", code, errs)
 	}
+}
+
+// TestReadmeListsRunFlags fails when a flag of `pgplay run` is missing from
+// README.md's flag list.
+func TestReadmeListsRunFlags(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := findCmd(newRootCmd(), "run")
+	run.Flags().VisitAll(func(f *pflag.Flag) {
+		if f.Name == "help" || f.Name == "verbose" || f.Name == "check" || f.Name == "diff" || f.Name == "forks" {
+			return // listed by their short names: -v -C -D -f
+		}
+		if !bytes.Contains(readme, []byte("--"+f.Name)) && !bytes.Contains(readme, []byte("`-"+f.Shorthand+" ")) {
+			t.Errorf("README.md does not list --%s", f.Name)
+		}
+	})
 }

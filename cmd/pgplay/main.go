@@ -95,16 +95,34 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newRunCmd(), newRoleCmd(), newVersionCmd(), newDocCmd(), newInitCmd(), newLabCmd(), newStatusCmd(), newVaultCmd())
+	// --version on pgplay and on run (ansible-playbook --version), as the
+	// version command prints it.
+	for _, c := range []*cobra.Command{root, findCmd(root, "run"), findCmd(root, "role")} {
+		c.Version = versionLine()
+		c.SetVersionTemplate(versionText() + "\n")
+		c.Flags().Bool("version", false, "print pgplay's version and the commit it was built from, and exit")
+	}
+	root.SetFlagErrorFunc(flagError)
 	return root
+}
+
+// findCmd returns root's subcommand name.
+func findCmd(root *cobra.Command, name string) *cobra.Command {
+	for _, c := range root.Commands() {
+		if c.Name() == name {
+			return c
+		}
+	}
+	panic("pgplay: no command " + name)
 }
 
 func newVersionCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
-		Short: "Print pgplay's version",
+		Short: "Print pgplay's version and the commit it was built from",
 		Args:  cobra.NoArgs,
 		Run: func(cmd *cobra.Command, _ []string) {
-			fmt.Fprintf(cmd.OutOrStdout(), "pgplay %s\n", version)
+			fmt.Fprintln(cmd.OutOrStdout(), versionText())
 		},
 	}
 }

@@ -39,6 +39,20 @@ type runFlags struct {
 	vaultIdentity  string
 	vault          *vault.Files // vault files met by this run (vars_files, -e @file)
 	forceHandlers  bool
+
+	// Connection and become defaults, with ansible-playbook's meaning:
+	// the inventory's ssh_user / ssh_key and the play's become keywords
+	// win over them.
+	user       string // -u: ssh_user of hosts whose inventory sets none
+	privateKey string // --private-key: ssh_key of hosts whose inventory sets none
+	become     bool   // -b: become for plays that do not say (run only; role has its own -b)
+	becomeUser string // --become-user: become_user for plays that do not say
+
+	// Inspection: these print and exit without connecting.
+	listHosts   bool
+	listTasks   bool
+	listTags    bool
+	syntaxCheck bool
 }
 
 // vaultFiles opens the vault files of the run; their values are secrets.
@@ -65,6 +79,14 @@ func (f *runFlags) register(cmd *cobra.Command) {
 	fl.BoolVar(&f.acceptNew, "accept-new-host-keys", false, "trust and record unknown host keys (never a changed one)")
 	fl.DurationVar(&f.connectTimeout, "connect-timeout", 10*time.Second, "SSH connect timeout")
 	fl.StringVar(&f.vaultIdentity, "vault-identity", "", "age identity file opening vault files (else $"+vault.EnvIdentity+" or $"+vault.EnvPassphrase+"); see `pgplay vault`")
+	fl.StringVarP(&f.user, "user", "u", "", "SSH login user for hosts whose inventory sets no ssh_user/ansible_user")
+	fl.StringVar(&f.privateKey, "private-key", "", "SSH private key file for hosts whose inventory sets no ssh_key/ansible_ssh_private_key_file (alias --key-file)")
+	fl.StringVar(&f.becomeUser, "become-user", "", "user to become (sudo -u) in plays that set no become_user (default root)")
+	fl.BoolVar(&f.listHosts, "list-hosts", false, "list each play's hosts (after --limit) and exit; does not connect")
+	fl.BoolVar(&f.listTasks, "list-tasks", false, "list the tasks that would run (after --tags/--skip-tags) and exit; -i not needed")
+	fl.BoolVar(&f.listTags, "list-tags", false, "list each play's tags and exit; -i not needed")
+	fl.BoolVar(&f.syntaxCheck, "syntax-check", false, "check the playbook and exit (with -i, also host patterns and templates); does not connect")
+	fl.SetNormalizeFunc(ansibleAliases)
 }
 
 func newRunCmd() *cobra.Command {
@@ -102,6 +124,7 @@ func newRunCmd() *cobra.Command {
 		},
 	}
 	f.register(cmd)
+	cmd.Flags().BoolVarP(&f.become, "become", "b", false, "become (sudo) in plays that do not set become")
 	return cmd
 }
 
@@ -132,7 +155,7 @@ func newRoleCmd() *cobra.Command {
 			}
 			b := become
 			pb := &playbook.Playbook{File: "role " + args[0], Plays: []*playbook.Play{{
-				Name: "role " + args[0], Hosts: hosts, Become: &b, Roles: []*playbook.RoleRef{rr},
+				Name: "role " + args[0], Hosts: hosts, Become: &b, BecomeUser: f.becomeUser, Roles: []*playbook.RoleRef{rr},
 			}}}
 			return execute(cmd, f, pb, src)
 		},
@@ -157,9 +180,17 @@ func defaultSource() *content.Source {
 }
 
 // execute loads the inventory and runs pb, mapping the outcome to an exit code.
+// With --syntax-check or a --list-* flag it prints and returns without
+// connecting.
 func execute(cmd *cobra.Command, f *runFlags, pb *playbook.Playbook, src *content.Source) error {
-	if f.inventory == "" {
-		return withCode(exitOptions, fmt.Errorf("no inventory given\n  hint: pass -i inventory.yaml (see inventory.example.yaml)"))
+	// --syntax-check, --list-tasks and --list-tags read only the playbook.
+	needInventory := f.listHosts || !(f.syntaxCheck || f.listTasks || f.listTags)
+	if f.inventory == "" && needInventory {
+		what := "no inventory given"
+		if f.listHosts {
+			what = "--list-hosts needs an inventory to list hosts from"
+		}
+		return withCode(exitOptions, fmt.Errorf("%s\n  hint: pass -i inventory.yaml (see inventory.example.yaml)", what))
 	}
 	if f.output != "human" && f.output != "json" {
 		return withCode(exitOptions, fmt.Errorf("--output %q: want human or json\n  hint: --output json writes one JSON object per event", f.output))
@@ -174,12 +205,24 @@ func execute(cmd *cobra.Command, f *runFlags, pb *playbook.Playbook, src *conten
 			}
 		}
 	}
+	limit, err := expandLimit(f.limit)
+	if err != nil {
+		return withCode(exitOptions, err)
+	}
+	f.applyPlays(pb)
+	if f.inventory == "" {
+		// --syntax-check, --list-tasks or --list-tags without -i.
+		return inspect(cmd.OutOrStdout(), f, pb, nil, limit)
+	}
 	inv, err := inventory.Load(f.inventory)
 	if err != nil {
 		if pe := (*playbook.Error)(nil); !errors.As(err, &pe) {
 			return withCode(exitOptions, err) // -i names no readable file
 		}
 		return withCode(exitParse, err)
+	}
+	if err := f.applyInventory(inv); err != nil {
+		return withCode(exitOptions, err)
 	}
 	extra, err := parseExtraVars(f.extra, f.vaultFiles().Decrypt)
 	if err != nil {
@@ -195,7 +238,7 @@ func execute(cmd *cobra.Command, f *runFlags, pb *playbook.Playbook, src *conten
 		sink = report.NewHuman(out, report.UseColor(out), f.verbose)
 	}
 	r := runner.New(runner.Options{
-		Inventory: inv, Source: src, Limit: f.limit, Tags: f.tags, SkipTags: f.skipTags,
+		Inventory: inv, Source: src, Limit: limit, Tags: f.tags, SkipTags: f.skipTags,
 		ExtraVars: extra, Check: f.check, Diff: f.diff, Forks: f.forks, Verbosity: f.verbose, ForceHandlers: f.forceHandlers,
 		Sink: sink, Redactor: red, AcceptNewHostKeys: f.acceptNew, ConnectTimeout: f.connectTimeout,
 	})
@@ -206,6 +249,9 @@ func execute(cmd *cobra.Command, f *runFlags, pb *playbook.Playbook, src *conten
 			err = fmt.Errorf("%w\n  hint: --limit takes hosts or groups of the inventory, or a pattern: node1, 'db:!node3'", err)
 		}
 		return withCode(code, err)
+	}
+	if f.inspecting() {
+		return inspect(cmd.OutOrStdout(), f, pb, inv, limit)
 	}
 	o := r.Run(cmd.Context(), pb)
 	switch {

@@ -4,6 +4,7 @@
 package report
 
 import (
+	"encoding/json"
 	"time"
 )
 
@@ -73,7 +74,10 @@ type Event struct {
 	Duration time.Duration     `json:"duration_ns,omitempty"`
 }
 
-// Stats are one host's recap counters.
+// Stats are one host's recap counters. The runner counts each task result
+// in one of them: OK the results that changed nothing, Changed those that
+// changed something, Ignored the failures ignore_errors let pass. The
+// recap, human and JSON, shows ok as ansible-playbook does (RecapOK).
 type Stats struct {
 	OK          int `json:"ok"`
 	Changed     int `json:"changed"`
@@ -82,6 +86,21 @@ type Stats struct {
 	Skipped     int `json:"skipped"`
 	Rescued     int `json:"rescued"`
 	Ignored     int `json:"ignored"`
+}
+
+// RecapOK is the recap's ok= as ansible-playbook counts it: every task
+// result that neither failed nor was skipped, the changed ones and the
+// ignored failures included. So ok >= changed, and scripts that read
+// Ansible's recaps read pgplay's the same way.
+func (s Stats) RecapOK() int { return s.OK + s.Changed + s.Ignored }
+
+// MarshalJSON writes the counters as the recap shows them: "ok" is
+// RecapOK, as in Ansible's JSON callback.
+func (s Stats) MarshalJSON() ([]byte, error) {
+	type counters Stats // without this method
+	c := counters(s)
+	c.OK = s.RecapOK()
+	return json.Marshal(c)
 }
 
 // Sink receives events. Emit is called from one goroutine at a time.

@@ -85,7 +85,8 @@ func TestHumanOutput(t *testing.T) {
 		"failed: [node3]", "non-zero return code", "rc=3", "boom",
 		"skipping: [node4] => (item=x)",
 		"PLAY RECAP ***",
-		"node1 : ok=1    changed=1    unreachable=0    failed=0",
+		// ok counts changed results too, as Ansible's recap does.
+		"node1 : ok=2    changed=1    unreachable=0    failed=0",
 		"node3 : ok=0    changed=0    unreachable=0    failed=1",
 	} {
 		if !strings.Contains(out, want) {
@@ -102,6 +103,33 @@ func TestHumanOutput(t *testing.T) {
 	}
 	if !strings.Contains(c.String(), "\x1b[33mchanged: [node1]") || !strings.Contains(c.String(), "\x1b[31mfailed: [node3]") {
 		t.Errorf("colored output lacks colors:\n%q", c.String())
+	}
+}
+
+// The recap's ok= is Ansible's: ok and changed results and ignored
+// failures, in the human recap and in the JSON recap event alike.
+func TestRecapOKCountsAsAnsible(t *testing.T) {
+	st := map[string]*Stats{"n1": {OK: 2, Changed: 3, Skipped: 4, Ignored: 1, Failed: 1, Rescued: 1}}
+	ev := Event{Kind: Recap, Hosts: []string{"n1"}, Stats: st}
+	var hb, jb bytes.Buffer
+	NewHuman(&hb, false, 0).Emit(ev)
+	NewJSON(&jb).Emit(ev)
+	want := "n1 : ok=6    changed=3    unreachable=0    failed=1    skipped=4    rescued=1    ignored=1\n"
+	if !strings.Contains(hb.String(), want) {
+		t.Errorf("human recap\n%s\nwant the line\n%s", hb.String(), want)
+	}
+	var m struct {
+		Stats map[string]map[string]int `json:"stats"`
+	}
+	if err := json.Unmarshal(jb.Bytes(), &m); err != nil {
+		t.Fatalf("JSON sink wrote %q: %v", jb.String(), err)
+	}
+	wantJSON := map[string]int{"ok": 6, "changed": 3, "unreachable": 0, "failed": 1, "skipped": 4, "rescued": 1, "ignored": 1}
+	if got := m.Stats["n1"]; fmt.Sprint(got) != fmt.Sprint(wantJSON) {
+		t.Errorf("JSON recap stats %v, want %v", got, wantJSON)
+	}
+	if st["n1"].OK != 2 {
+		t.Errorf("writing the recap changed the counters: %+v", *st["n1"])
 	}
 }
 

@@ -34,20 +34,26 @@ type taskCtx struct {
 const noLogMsg = "the output has been hidden due to no_log: true"
 
 // selected applies --tags / --skip-tags to a task's effective tags.
-func (r *Runner) selected(tags []string) bool {
+func (r *Runner) selected(tags []string) bool { return Selected(tags, r.opt.Tags, r.opt.SkipTags) }
+
+// Selected says whether a task whose effective tags (play, role, block and
+// its own) are tags runs under --tags only and --skip-tags skip, with
+// Ansible's special tags always, never, tagged, untagged and all.
+// `pgplay run --list-tasks` lists what a run would run with it.
+func Selected(tags, only, skip []string) bool {
 	has := func(list []string, s string) bool { return contains(list, s) }
-	for _, s := range r.opt.SkipTags {
+	for _, s := range skip {
 		if has(tags, s) || (s == "all") || (s == "tagged" && len(tags) > 0) || (s == "untagged" && len(tags) == 0) {
 			return false
 		}
 	}
-	if len(r.opt.Tags) == 0 {
+	if len(only) == 0 {
 		return !has(tags, "never")
 	}
 	if has(tags, "always") {
 		return true
 	}
-	for _, s := range r.opt.Tags {
+	for _, s := range only {
 		switch {
 		case s == "all" && !has(tags, "never"):
 			return true

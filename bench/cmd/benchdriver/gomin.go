@@ -145,10 +145,9 @@ func (r *minRun) task(changed bool, err error) error {
 	if err != nil {
 		return err
 	}
+	r.rc.OK++ // ok counts changed tasks too, as Ansible's and pgplay's recaps do
 	if changed {
 		r.rc.Changed++
-	} else {
-		r.rc.OK++
 	}
 	return nil
 }
