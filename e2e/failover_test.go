@@ -395,6 +395,17 @@ func (c *foCluster) rejoin(t *testing.T, host, primary string, others ...string)
 	if !strings.Contains(out, host+" is a standby of "+primary) {
 		t.Errorf("rejoin.yaml does not report %s a standby of %s:\n%s", host, primary, out)
 	}
+	// The rejoined node ranks 10 below the lowest inventory priority of
+	// the others, the same after every cycle (it used to drift down).
+	low := 255
+	for _, n := range without([]string{"node1", "node2", "node3"}, host) {
+		if p, err := strconv.Atoi(fmt.Sprint(c.h.inv.Hosts[n].Vars["keepalived_priority"])); err == nil && p < low {
+			low = p
+		}
+	}
+	if want := fmt.Sprintf("keepalived priority %d (", low-10); !strings.Contains(out, want) {
+		t.Errorf("rejoin.yaml of %s does not say %q:\n%s", host, want, out)
+	}
 	rep := c.expectHealthy(t, primary, append([]string{host}, others...)...)
 	if n := node(rep, host); n.Fenced || n.VRRPState != "BACKUP" || n.StartConf != "auto" {
 		t.Errorf("%s after rejoin: fenced %v, keepalived %s, start.conf %q; want not fenced, BACKUP, auto", host, n.Fenced, n.VRRPState, n.StartConf)
