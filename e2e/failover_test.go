@@ -322,7 +322,7 @@ func (l *load) failover(t *testing.T, at time.Time, newPrimary string) time.Dura
 func (c *foCluster) journal(host string, args ...string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	argv := append([]string{"journalctl", "-t", "pgplay", "-t", "pgplay-promote", "-t", "pgplay-watch", "-t", "pgplay-follow", "--no-pager", "-o", "short-unix"}, args...)
+	argv := append([]string{"journalctl", "-t", "pgplay", "-t", "pgplay-promote", "-t", "pgplay-watch", "-t", "pgplay-follow", "-t", "pgplay-check", "--no-pager", "-o", "short-unix"}, args...)
 	res, err := c.h.targets[host].Query(ctx, transport.Cmd{Argv: argv})
 	if err != nil || res.RC != 0 {
 		return ""
