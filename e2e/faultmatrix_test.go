@@ -370,7 +370,8 @@ func TestFailoverFaults(t *testing.T) {
 	})
 	dump := func(t *testing.T) {
 		for _, n := range []string{"node1", "node2", "node3"} {
-			t.Logf("%s:\n%s", n, c.logs(t, n))
+			pglog, _ := c.hosts(t).try(n, "tail", "-n", "25", "/var/log/postgresql/postgresql-15-main.log")
+			t.Logf("%s:\n%s\nPostgreSQL log:\n%s", n, c.logs(t, n), pglog)
 		}
 	}
 	// failed moves the roles after a failover to p, victim out.
