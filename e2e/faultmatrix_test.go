@@ -222,7 +222,8 @@ func (r *faultRun) check(t *testing.T, final string) verdict {
 		}
 	}
 	if len(vipRows) == 0 || vipRows[len(vipRows)-1].node != final || vipRows[len(vipRows)-1].at < f {
-		t.Errorf("no commit through the VIP was acknowledged by %s after the fault (last: %+v)", final, vipRows[max(0, len(vipRows)-1):])
+		errs, _ := c.hosts(t).try("backup1", "sh", "-c", "sort "+r.vip.out+".err | uniq -c | sort -rn | head -8; ip neigh show "+c.vip)
+		t.Errorf("no commit through the VIP was acknowledged by %s after the fault (last: %+v); the writer's errors and ARP entry:\n%s", final, vipRows[max(0, len(vipRows)-1):], errs)
 	}
 	if r.primary == final {
 		v.rto = v.maxGap
