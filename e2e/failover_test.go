@@ -48,7 +48,7 @@ i=1
 while [ "$i" -le "$n" ] && [ "$(date +%s)" -lt "$deadline" ]; do
   awk -v s="$i" -v e="$n" -v r="$run" 'BEGIN { for (j = s; j <= e; j++)
       printf "INSERT INTO pgplay_load (run, id) VALUES (%d, %d);\nSELECT %d, extract(epoch FROM clock_timestamp()), substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8);\n", r, j, j }' |
-    runuser -u barman -- psql -XAtq -v ON_ERROR_STOP=1 -F ' ' "host=$vip user=barman dbname=postgres connect_timeout=2 tcp_user_timeout=2000" >> "$out" 2>> "$out.err"
+    runuser -u barman -- psql -XAtq -v ON_ERROR_STOP=1 -F ' ' "host=$vip user=barman dbname=postgres connect_timeout=2 tcp_user_timeout=2000 keepalives_idle=2 keepalives_interval=1 keepalives_count=2" >> "$out" 2>> "$out.err"
   last=$(tail -n 1 "$out" | cut -d' ' -f1)
   [ -n "$last" ] && i=$((last + 1))
   sleep 0.05

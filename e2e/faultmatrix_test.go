@@ -37,7 +37,7 @@ while [ "$(date +%s)" -lt "$deadline" ]; do
   awk -v s="$i" -v r="$run" 'BEGIN { for (j = s; j < s + 100000; j++)
       printf "INSERT INTO pgplay_load (run, id) VALUES (%d, %d);\nSELECT %d, extract(epoch FROM clock_timestamp()), substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8), trim(pg_read_file(%c/etc/hostname%c));\nSELECT pg_sleep(0.01) \\g /dev/null\n", r, j, j, 39, 39 }' |
     PGPASSFILE=/var/lib/barman/.pgpass timeout -s KILL "$left" stdbuf -oL \
-      psql -XAtq -v ON_ERROR_STOP=1 -F ' ' "host=$target user=barman dbname=postgres connect_timeout=2 tcp_user_timeout=2000" >> "$out" 2>> "$out.err"
+      psql -XAtq -v ON_ERROR_STOP=1 -F ' ' "host=$target user=barman dbname=postgres connect_timeout=2 tcp_user_timeout=2000 keepalives_idle=2 keepalives_interval=1 keepalives_count=2" >> "$out" 2>> "$out.err"
   last=$(tail -n 1 "$out" | cut -d' ' -f1)
   [ -n "$last" ] && i=$((last + 1))
   sleep 0.1
