@@ -330,6 +330,24 @@ func (c *foCluster) netCut(t *testing.T, host string, peers ...string) func() {
 	}
 }
 
+// dead makes host silent (or alive again): its processes frozen and its
+// NIC down. A frozen host's kernel would go on answering ARP for the VIP
+// it held, which a dead host does not.
+func dead(t *testing.T, host string, isDead bool) {
+	t.Helper()
+	if !isDead {
+		if out, err := exec.Command("ip", "-n", lab.Prefix+host, "link", "set", "eth0", "up").CombinedOutput(); err != nil {
+			t.Errorf("%s's eth0 up: %v: %s", host, err, out)
+		}
+	}
+	freeze(t, host, isDead)
+	if isDead {
+		if out, err := exec.Command("ip", "-n", lab.Prefix+host, "link", "set", "eth0", "down").CombinedOutput(); err != nil {
+			t.Fatalf("%s's eth0 down: %v: %s", host, err, out)
+		}
+	}
+}
+
 // waitJournal waits until host's HA journal since at holds what.
 func (c *foCluster) waitJournal(t *testing.T, timeout time.Duration, what string, at time.Time, hosts ...string) string {
 	t.Helper()
@@ -467,15 +485,15 @@ func TestFailoverFaults(t *testing.T) {
 		}
 		victim := cur
 		r := c.underLoad(t, cur, 60)
-		freeze(t, victim, true)
-		freeze(t, syncSb, true)
+		dead(t, victim, true)
+		dead(t, syncSb, true)
 		thawedSync, thawedVictim := false, false
 		defer func() {
 			if !thawedSync {
-				freeze(t, syncSb, false)
+				dead(t, syncSb, false)
 			}
 			if !thawedVictim {
-				freeze(t, victim, false)
+				dead(t, victim, false)
 			}
 		}()
 		c.waitJournal(t, 40*time.Second, "REFUSING to promote", r.at, other)
@@ -493,12 +511,12 @@ func TestFailoverFaults(t *testing.T) {
 		if s := c.hosts(t).sql(other, "postgres", "SELECT pg_is_in_recovery()"); s != "t" {
 			t.Fatalf("%s promoted although %s, which may hold acknowledged commits, is gone", other, syncSb)
 		}
-		freeze(t, syncSb, false)
+		dead(t, syncSb, false)
 		thawedSync = true
 		p := c.newPrimary(t, others...)
 		failed(victim, p)
 		r.check(t, cur)
-		freeze(t, victim, false)
+		dead(t, victim, false)
 		thawedVictim = true
 		c.timeline(t, r.at, "node1", "node2", "node3")
 		c.statusLevel(t, 90*time.Second, 1, victim+" is fenced")
