@@ -513,11 +513,13 @@ func TestFailoverFaults(t *testing.T) {
 		}
 		dead(t, syncSb, false)
 		thawedSync = true
+		c.reconnect(t, syncSb)
 		p := c.newPrimary(t, others...)
 		failed(victim, p)
 		r.check(t, cur)
 		dead(t, victim, false)
 		thawedVictim = true
+		c.reconnect(t, victim)
 		c.timeline(t, r.at, "node1", "node2", "node3")
 		c.statusLevel(t, 90*time.Second, 1, victim+" is fenced")
 		healthyAgain(t, victim)
