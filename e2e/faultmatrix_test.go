@@ -288,46 +288,35 @@ func (c *foCluster) statusLevel(t *testing.T, timeout time.Duration, level int, 
 	return rep
 }
 
-// netCut drops, inside host's network namespace, every packet to and from
-// the addresses peers (and VRRP adverts to anyone): a partial partition.
+// netCut cuts host from peers (and back, with the function it returns):
+// blackhole routes in host's network namespace to each peer's address and
+// in each peer's to host's, so that no unicast packet (TCP, ping) goes
+// between them, while VRRP's multicast adverts still pass and both still
+// reach every other host (the clients' too): a partial partition. (The
+// lab's kernel has no tc actions and no netfilter here.)
 func (c *foCluster) netCut(t *testing.T, host string, peers ...string) func() {
 	t.Helper()
-	ns := lab.Prefix + host
-	run := func(args ...string) error {
-		out, err := exec.Command("ip", append([]string{"netns", "exec", ns, "tc"}, args...)...).CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("tc %s: %v: %s", strings.Join(args, " "), err, out)
-		}
-		return nil
-	}
-	undo := func() {
-		_ = run("qdisc", "del", "dev", "eth0", "root")
-		_ = run("qdisc", "del", "dev", "eth0", "ingress")
-	}
-	steps := [][]string{
-		{"qdisc", "add", "dev", "eth0", "root", "handle", "1:", "prio"},
-		{"qdisc", "add", "dev", "eth0", "ingress"},
-		{"filter", "add", "dev", "eth0", "parent", "1:", "protocol", "ip", "prio", "1", "u32", "match", "ip", "protocol", "112", "0xff", "action", "drop"},
-	}
+	addr := func(h string) string { return fmt.Sprint(c.h.inv.Hosts[h].Vars["ssh_host"]) + "/32" }
+	type route struct{ ns, dst string }
+	var routes []route
 	for _, p := range peers {
-		a := fmt.Sprint(c.h.inv.Hosts[p].Vars["ssh_host"]) + "/32"
-		steps = append(steps,
-			[]string{"filter", "add", "dev", "eth0", "parent", "1:", "protocol", "ip", "prio", "2", "u32", "match", "ip", "dst", a, "action", "drop"},
-			[]string{"filter", "add", "dev", "eth0", "parent", "ffff:", "protocol", "ip", "prio", "2", "u32", "match", "ip", "src", a, "action", "drop"})
+		routes = append(routes, route{host, addr(p)}, route{p, addr(host)})
 	}
-	for _, s := range steps {
-		if err := run(s...); err != nil {
-			undo()
-			t.Fatalf("cutting %s from %v: %v", host, peers, err)
+	var added []route
+	undo := func() {
+		for _, r := range added {
+			_ = exec.Command("ip", "-n", lab.Prefix+r.ns, "route", "del", "blackhole", r.dst).Run()
 		}
+		added = nil
 	}
-	done := false
-	return func() {
-		if !done {
-			done = true
+	for _, r := range routes {
+		if out, err := exec.Command("ip", "-n", lab.Prefix+r.ns, "route", "add", "blackhole", r.dst).CombinedOutput(); err != nil {
 			undo()
+			t.Fatalf("cutting %s from %v (%s: blackhole %s): %v: %s", host, peers, r.ns, r.dst, err, out)
 		}
+		added = append(added, r)
 	}
+	return undo
 }
 
 // dead makes host silent (or alive again): its processes frozen and its
@@ -528,9 +517,10 @@ func TestFailoverFaults(t *testing.T) {
 		return
 	}
 
-	// The primary is cut from the standbys but not from the clients'
-	// host: a standby takes over, the old primary gives the VIP up within
-	// seconds (it cannot commit anyway) and acknowledges nothing more.
+	// The primary is cut from the standbys (unicast; VRRP adverts pass)
+	// but not from the clients' host: it cannot commit, its check fails
+	// (nostandby) and it gives the VIP up within seconds; a standby takes
+	// over; the old primary acknowledges nothing more.
 	if !t.Run("PartialPartition", func(t *testing.T) {
 		victim := cur
 		r := c.underLoad(t, cur, 35)
