@@ -50,6 +50,27 @@ func (r *Report) judge() {
 		}
 	}
 	sort.Strings(primaries)
+	// Several primaries: those that cannot commit (synchronous standbys
+	// named, none attached) and do not hold the VIP are failed-over
+	// primaries left running (cut off, or thawed): each stops when it
+	// sees the newer primary. Two that can commit are a split brain.
+	if len(primaries) > 1 {
+		var live []string
+		for _, name := range primaries {
+			if n := r.node(name); n.HasVIP || canCommit(n) {
+				live = append(live, name)
+			}
+		}
+		if len(live) == 1 {
+			for _, name := range primaries {
+				if name != live[0] {
+					degraded("%s runs as a primary but cannot commit (no synchronous standby attached) and does not hold the VIP: it was failed over; it stops once it reaches %s (pgplay-watch), or bring it back with: pgplay run playbooks/rejoin.yaml -i INVENTORY --limit %s",
+						name, live[0], name)
+				}
+			}
+			primaries = live
+		}
+	}
 	switch len(primaries) {
 	case 0:
 		refused := false
@@ -210,4 +231,18 @@ func (r *Report) node(name string) *Node {
 func nagiosText(line string) string {
 	text, _, _ := strings.Cut(line, "|")
 	return strings.TrimSpace(text)
+}
+
+// canCommit says whether primary p can acknowledge a commit: no
+// synchronous standby named, or one attached and streaming.
+func canCommit(p *Node) bool {
+	if strings.TrimSpace(p.SyncNames) == "" {
+		return true
+	}
+	for _, rp := range p.Replicas {
+		if rp.State == "streaming" && (rp.SyncState == "sync" || rp.SyncState == "quorum") {
+			return true
+		}
+	}
+	return false
 }

@@ -421,3 +421,30 @@ func contains(lines []string, s string) bool {
 	}
 	return false
 }
+
+// A primary cut off (or thawed) after a failover cannot commit and has no
+// VIP: degraded, not a split brain, and the new primary is named.
+func TestFailedOverPrimaryLeftRunning(t *testing.T) {
+	r := healthyCluster()
+	old, n2 := nodeOf(r, "node1"), nodeOf(r, "node2")
+	old.HasVIP, old.VRRPState, old.Check, old.Replicas = false, "FAULT", "nostandby", nil
+	n2.Role, n2.Timeline, n2.HasVIP, n2.VRRPState, n2.Check, n2.Upstream, n2.Streaming = "primary", 2, true, "MASTER", "primary", "", false
+	n2.SyncNames = "FIRST 1 (node3)"
+	n2.Replicas = []Replica{{Name: "node3", Addr: "198.51.100.13", State: "streaming", SyncState: "sync"}}
+	nodeOf(r, "node3").Upstream = "198.51.100.12"
+	r.judge()
+	if r.Level != LevelDegraded || r.Primary != "node2" || len(r.Problems) != 0 {
+		t.Fatalf("level %d, primary %q, problems %q; want degraded, node2, none", r.Level, r.Primary, r.Problems)
+	}
+	want := "node1 runs as a primary but cannot commit (no synchronous standby attached) and does not hold the VIP: it was failed over"
+	if !strings.Contains(strings.Join(r.Warnings, "\n"), want) {
+		t.Errorf("warnings %q lack %q", r.Warnings, want)
+	}
+	// one that can commit (or holds the VIP) is a split brain
+	old.Replicas = []Replica{{Name: "node3", State: "streaming", SyncState: "sync"}}
+	r = &Report{VIP: r.VIP, Nodes: r.Nodes, Barman: r.Barman}
+	r.judge()
+	if r.Level != LevelDown || !strings.Contains(strings.Join(r.Problems, "\n"), "2 primaries (node1, node2): split brain") {
+		t.Errorf("level %d, problems %q; want down, split brain", r.Level, r.Problems)
+	}
+}
