@@ -391,6 +391,17 @@ func TestFailoverFaults(t *testing.T) {
 		c.rejoin(t, victim, cur, without(others, victim)...)
 		c.statusLevel(t, 60*time.Second, 0)
 	}
+	// failedOver: a standby became the primary, no acknowledged commit of
+	// r is lost, the old primary is fenced, then rejoined.
+	failedOver := func(t *testing.T, r *faultRun, victim string) {
+		t.Helper()
+		p := c.newPrimary(t, others...)
+		failed(victim, p)
+		r.check(t, cur)
+		c.timeline(t, r.at, "node1", "node2", "node3")
+		c.statusLevel(t, 90*time.Second, 1, victim+" is fenced")
+		healthyAgain(t, victim)
+	}
 
 	// A primary frozen for 2 s (a short stall): no failover, no loss.
 	if !t.Run("FrozenPrimary2sNoFailover", func(t *testing.T) {
@@ -425,12 +436,7 @@ func TestFailoverFaults(t *testing.T) {
 		freeze(t, victim, false)
 		thawed = true
 		t.Logf("%s thawed %s after the freeze, as %s froze the standbys", victim, time.Since(r.at).Round(10*time.Millisecond), who)
-		p := c.newPrimary(t, others...)
-		failed(victim, p)
-		r.check(t, cur)
-		c.timeline(t, r.at, "node1", "node2", "node3")
-		c.statusLevel(t, 90*time.Second, 1, victim+" is fenced")
-		healthyAgain(t, victim)
+		failedOver(t, r, victim)
 	}) {
 		dump(t)
 		return
@@ -444,12 +450,7 @@ func TestFailoverFaults(t *testing.T) {
 		freeze(t, victim, true)
 		time.Sleep(15 * time.Second)
 		freeze(t, victim, false)
-		p := c.newPrimary(t, others...)
-		failed(victim, p)
-		r.check(t, cur)
-		c.timeline(t, r.at, "node1", "node2", "node3")
-		c.statusLevel(t, 90*time.Second, 1, victim+" is fenced")
-		healthyAgain(t, victim)
+		failedOver(t, r, victim)
 	}) {
 		dump(t)
 		return
