@@ -126,6 +126,22 @@ func (s *sftpFS) leave(opened <-chan openResult) {
 	}()
 }
 
+// lstatResult is the answer to the lstat sent with an open.
+type lstatResult struct {
+	fi  os.FileInfo
+	err error
+}
+
+// openStall is how long statRead waits for either of its two requests
+// before it concludes that the open reached sftp-server first and blocks
+// there. On a link slower than that the session is left for nothing, and
+// the answer is still right (asked again on a new session).
+const openStall = 3 * time.Second
+
+// errOpenFirst says statRead's open was served first and never answered
+// (see statRead): ask again with lstat alone.
+var errOpenFirst = errors.New("the open sent with the lstat was not answered")
+
 // openResult is the answer to an open sent ahead of a stat.
 type openResult struct {
 	f   *sftp.File
@@ -222,15 +238,50 @@ const readBlock = 32 << 10
 // then the file is read whole (one request up to 32 KiB, several
 // pipelined ones beyond). The open follows a link at p; its handle is
 // closed unused.
+//
+// The two requests are sent from two goroutines, so either may reach
+// sftp-server first, and it serves them in order. When the open is first
+// and blocks (p is a FIFO), the lstat is never answered either: after
+// openStall with no answer to either, the session is left and
+// errOpenFirst returned; the caller asks again, one request at a time,
+// on a new session.
 func (s *sftpFS) statRead(p string, max int64) (rawStat, []byte, error, error) {
 	opened := make(chan openResult, 1)
 	go func() {
 		f, err := s.c.Open(p)
 		opened <- openResult{f, err}
 	}()
-	fi, lerr := s.c.Lstat(p)
+	lstated := make(chan lstatResult, 1)
+	go func() {
+		fi, err := s.c.Lstat(p)
+		lstated <- lstatResult{fi, err}
+	}()
+	var fi os.FileInfo
+	var lerr error
 	var o openResult
-	if lerr == nil && !rawFromSFTP(fi).isRegular {
+	gotOpen := false
+	openCh := opened
+	stall := time.NewTimer(openStall)
+	defer stall.Stop()
+wait:
+	for {
+		select {
+		case r := <-lstated:
+			fi, lerr = r.fi, r.err
+			break wait
+		case o = <-openCh:
+			// Answered: the lstat, sent with it, will be too.
+			gotOpen, openCh = true, nil
+		case <-stall.C:
+			if !gotOpen {
+				s.leave(opened)
+				return rawStat{}, nil, errOpenFirst, nil
+			}
+		}
+	}
+	if gotOpen {
+		// o is the open's answer already.
+	} else if lerr == nil && !rawFromSFTP(fi).isRegular {
 		// Not a regular file: its content is not wanted, and the open
 		// may never come back (a FIFO without a writer, a link to one,
 		// a device). Do not wait long for it; if it hangs, sftp-server

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"errors"
 )
 
 // StatReader is an optional ability of a Target, found by type assertion
@@ -46,6 +47,15 @@ func (t *hostTarget) StatRead(ctx context.Context, p string, max int64) (FileInf
 		// owner names come from a new one.
 		if fsys, _, err = t.fs(ctx, "stat", p); err != nil {
 			return FileInfo{}, nil, err
+		}
+		if errors.Is(lerr, errOpenFirst) {
+			// Ask again one request at a time: lstat first, and open
+			// only a regular file.
+			st, lerr = fsys.lstat(cp)
+			data, rerr = nil, nil
+			if lerr == nil && st.isRegular && st.size <= max {
+				data, rerr = fsys.readFile(cp)
+			}
 		}
 	}
 	fi, err := describe(ctx, fsys, t.b.ids(), cp, st, lerr)
