@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 )
 
 // syncWaitLimit is how long a commit may wait for a synchronous standby
@@ -110,6 +111,7 @@ func (r *Report) judge() {
 		}
 	}
 
+	r.judgeMaintenance(degraded)
 	for _, n := range r.Nodes {
 		r.judgeNode(n, degraded, vipLeftWithKeepalived && n == primary)
 	}
@@ -245,4 +247,37 @@ func canCommit(p *Node) bool {
 		}
 	}
 	return false
+}
+
+// judgeMaintenance adds one level-1 reason when maintenance mode is on on
+// any node: automatic failover is paused there.
+func (r *Report) judgeMaintenance(degraded func(string, ...any)) {
+	var on, off []string
+	var why string
+	var since *time.Time
+	for _, n := range r.Nodes {
+		switch {
+		case n.Maintenance != "":
+			on = append(on, n.Name)
+			why = n.Maintenance
+			if n.MaintenanceSince != nil && (since == nil || n.MaintenanceSince.Before(*since)) {
+				since = n.MaintenanceSince
+			}
+		case n.Reachable:
+			off = append(off, n.Name)
+		}
+	}
+	if len(on) == 0 {
+		return
+	}
+	when := ""
+	if since != nil {
+		when = ", since " + since.Format("2006-01-02 15:04 MST")
+	}
+	where := "for every node (" + strings.Join(on, ", ") + ")"
+	if len(off) > 0 {
+		where = "for " + strings.Join(on, ", ") + " only (not for " + strings.Join(off, ", ") + ")"
+	}
+	degraded("maintenance mode is on %s%s: %s; automatic failover is paused there (a failed primary is not replaced); end it with: pgplay run playbooks/maintenance.yaml -i INVENTORY -e maintenance=off",
+		where, when, why)
 }

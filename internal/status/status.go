@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/pgplay/pgplay/internal/inventory"
 	"github.com/pgplay/pgplay/internal/transport"
@@ -50,6 +51,11 @@ type Node struct {
 	// /run/pgplay/promote.refused when it refused to promote (it could not
 	// prove it holds every acknowledged commit); empty when it did not.
 	PromoteRefused string `json:"promote_refused,omitempty"`
+	// Maintenance is the reason given with maintenance mode
+	// (playbooks/maintenance.yaml -e maintenance=on), MaintenanceSince
+	// when it began; empty when the mode is off on the node.
+	Maintenance      string     `json:"maintenance,omitempty"`
+	MaintenanceSince *time.Time `json:"maintenance_since,omitempty"`
 	// SyncMembers is what pgplay-watch last wrote to /run/pgplay/sync on
 	// the primary: the comma-separated standbys that may confirm commits.
 	SyncMembers string    `json:"sync_members,omitempty"`
@@ -129,6 +135,7 @@ echo "@check"; cat /run/pgplay/check/verdict 2>/dev/null || true
 echo "@fence"; cat /var/lib/pgplay/fence 2>/dev/null || true
 echo "@fencereason"; cat /var/lib/pgplay/fence.reason 2>/dev/null || true
 echo "@promoterefused"; cat /run/pgplay/promote.refused 2>/dev/null || true
+echo "@maintenance"; cat /var/lib/pgplay/maintenance.on 2>/dev/null || true
 echo "@sync"; cat /run/pgplay/sync 2>/dev/null || true
 echo "@startconf"; grep -v '^[[:space:]]*#' /etc/postgresql/"$v"/"$4"/start.conf 2>/dev/null || true
 echo "@pg"
@@ -325,6 +332,19 @@ func parseNode(n *Node, out string) {
 		n.PromoteRefused = dropEpoch(line)
 		if n.PromoteRefused == "" {
 			n.PromoteRefused = "no reason recorded"
+		}
+	}
+	// roles/maintenance writes "EPOCH REASON".
+	if line := strings.TrimSpace(sections["maintenance"]); line != "" {
+		n.Maintenance = dropEpoch(line)
+		if n.Maintenance == "" {
+			n.Maintenance = "no reason given"
+		}
+		if first, _, _ := strings.Cut(line, " "); first != "" {
+			if sec, err := strconv.ParseInt(first, 10, 64); err == nil {
+				at := time.Unix(sec, 0).UTC()
+				n.MaintenanceSince = &at
+			}
 		}
 	}
 	// pgplay-watch writes "EPOCH MEMBERS" on the primary.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseNodeAndJudge(t *testing.T) {
@@ -446,5 +447,42 @@ func TestFailedOverPrimaryLeftRunning(t *testing.T) {
 	r.judge()
 	if r.Level != LevelDown || !strings.Contains(strings.Join(r.Problems, "\n"), "2 primaries (node1, node2): split brain") {
 		t.Errorf("level %d, problems %q; want down, split brain", r.Level, r.Problems)
+	}
+}
+
+// Maintenance mode (playbooks/maintenance.yaml): parsed from the node's
+// file, one degraded reason naming the nodes, the reason and how to end
+// it; a cluster otherwise healthy exits 1.
+func TestMaintenanceMode(t *testing.T) {
+	n := &Node{Name: "node1", Reachable: true}
+	parseNode(n, "@vip\nyes\n@keepalived\nactive\n@maintenance\n1796251200 kernel update\n@pg\n"+
+		`{"in_recovery" : false, "timeline" : 1, "sync_names" : "", "replicas" : []}`+"\n")
+	if n.Maintenance != "kernel update" || n.MaintenanceSince == nil || n.MaintenanceSince.Unix() != 1796251200 {
+		t.Fatalf("maintenance parsed as %q since %v", n.Maintenance, n.MaintenanceSince)
+	}
+	if raw, _ := json.Marshal(n); !strings.Contains(string(raw), `"maintenance":"kernel update"`) || !strings.Contains(string(raw), `"maintenance_since":"2026-12-02T22:40:00Z"`) {
+		t.Errorf("JSON lacks the maintenance fields: %s", raw)
+	}
+	off := &Node{Name: "node2", Reachable: true}
+	parseNode(off, "@vip\nno\n@maintenance\n@pg\n"+`{"in_recovery" : true, "timeline" : 1, "receiver" : "streaming", "sync_names" : ""}`+"\n")
+	if off.Maintenance != "" || off.MaintenanceSince != nil {
+		t.Errorf("no maintenance file parsed as %q %v", off.Maintenance, off.MaintenanceSince)
+	}
+
+	r := healthyCluster()
+	since := time.Unix(1796251200, 0).UTC()
+	for _, n := range r.Nodes {
+		n.Maintenance, n.MaintenanceSince, n.Check = "kernel update", &since, "maintenance"
+	}
+	r.judge()
+	want := "maintenance mode is on for every node (node1, node2, node3), since 2026-12-02 22:40 UTC: kernel update; automatic failover is paused there (a failed primary is not replaced); end it with: pgplay run playbooks/maintenance.yaml -i INVENTORY -e maintenance=off"
+	if r.Level != LevelDegraded || len(r.Warnings) != 1 || r.Warnings[0] != want || len(r.Problems) != 0 {
+		t.Errorf("maintenance on every node: level %d, warnings %q, problems %q; want level 1 and %q", r.Level, r.Warnings, r.Problems, want)
+	}
+	r = healthyCluster()
+	nodeOf(r, "node2").Maintenance = "kernel update"
+	r.judge()
+	if r.Level != LevelDegraded || len(r.Warnings) != 1 || !strings.Contains(r.Warnings[0], "for node2 only (not for node1, node3)") {
+		t.Errorf("maintenance on one node: level %d, warnings %q", r.Level, r.Warnings)
 	}
 }
