@@ -43,7 +43,7 @@ func TestDayTwo(t *testing.T) {
 		if out, _ := c.pgplay(t, "run", "playbooks/maintenance.yaml", "-i", c.inv, "-e", "maintenance=on"); !strings.Contains(out, "changed=0") {
 			t.Errorf("maintenance=on a second time changes something:\n%s", out)
 		}
-		r := c.underLoad(t, "node1", 45)
+		r := c.underLoad(t, "node1", 60)
 		// A standby stopped for 8 s, then the primary restarted, then
 		// keepalived stopped on the primary: none of it fails over.
 		c.hosts(t).run("node3", "systemctl", "stop", "postgresql@15-main")
