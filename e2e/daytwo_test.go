@@ -147,6 +147,48 @@ func TestDayTwo(t *testing.T) {
 		dump(t)
 		return
 	}
+	// The inventory still says node1 is the primary: site.yaml acts on the
+	// cluster as it runs, changes nothing the second time, and leaves the
+	// VIP on node2.
+	if !t.Run("SiteAfterSwitchover", func(t *testing.T) {
+		for i := 1; i <= 2; i++ {
+			r := pgplayRun(t, c.work, "playbooks/site.yaml", "-i", c.inv)
+			if r.code != 0 || !strings.Contains(r.raw, "node2 is the primary (the inventory says node1") {
+				t.Fatalf("site.yaml (run %d) with the inventory unchanged after the switchover: exit %d\n%s", i, r.code, r.raw)
+			}
+			if i == 1 {
+				t.Logf("site.yaml after the switchover changed: %v", r.changes())
+			}
+			if i == 2 {
+				for h, n := range r.changed(t) {
+					if n != 0 {
+						t.Errorf("the second site.yaml after the switchover: %s changed=%d: %v", h, n, r.changes())
+					}
+				}
+			}
+		}
+		if on := c.vipIn(t); len(on) != 1 || on[0] != "node2" {
+			t.Errorf("the VIP after site.yaml: on %v, want node2", on)
+		}
+		c.expectHealthy(t, "node2", "node1", "node3")
+		// A former primary left stopped (no standby.signal) is not started
+		// as a second primary: site.yaml stops before any change.
+		c.hosts(t).run("node1", "systemctl", "stop", "postgresql@15-main")
+		c.hosts(t).run("node1", "mv", "/var/lib/postgresql/15/main/standby.signal", "/root/standby.signal")
+		out, code := c.pgplay(t, "run", "playbooks/site.yaml", "-i", c.inv)
+		c.hosts(t).run("node1", "mv", "/root/standby.signal", "/var/lib/postgresql/15/main/standby.signal")
+		c.hosts(t).run("node1", "systemctl", "start", "postgresql@15-main")
+		if code == 0 || !strings.Contains(out, "node1: stopped (or fenced) and not a standby, while node2 is the primary") || !strings.Contains(out, "rejoin.yaml -i INVENTORY --limit node1") {
+			t.Errorf("site.yaml with node1 stopped as a former primary: exit %d; want a refusal naming node1 and the rejoin\n%s", code, out)
+		}
+		if rec := c.hosts(t).sql("node1", "postgres", "SELECT pg_is_in_recovery()"); rec != "t" {
+			t.Errorf("node1 after the refusal: pg_is_in_recovery %s", rec)
+		}
+		c.expectHealthy(t, "node2", "node1", "node3")
+	}) {
+		dump(t)
+		return
+	}
 	if !t.Run("SwitchoverBack", func(t *testing.T) { switchover(t, "node2", "node1", "node3") }) {
 		dump(t)
 		return
