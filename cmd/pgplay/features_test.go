@@ -313,3 +313,30 @@ func TestForceHandlersFlag(t *testing.T) {
 		t.Errorf("--force-handlers: exit %d, marker: %v; want 2 and the handler run\n%s%s", code, err, out, errOut)
 	}
 }
+
+// run_once with set_fact: the first host's facts apply to every host of
+// the play (as its registered result does), as in Ansible.
+func TestRunOnceSetFactAppliesToEveryHost(t *testing.T) {
+	dir := t.TempDir()
+	inv := localHosts(t, dir, "a", "b", "c")
+	writeFiles(t, dir, map[string]string{"play.yaml": `
+- hosts: all
+  tasks:
+    - set_fact:
+        picked: "{{ .inventory_hostname }}"
+        count: 3
+      run_once: true
+    - copy:
+        content: "{{ .picked }} {{ .count }} {{ .hostvars.c.picked }}"
+        dest: "{{ .root }}/picked"
+`})
+	code, out, errs := cli(t, "run", filepath.Join(dir, "play.yaml"), "-i", inv)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, errs)
+	}
+	for _, h := range []string{"a", "b", "c"} {
+		if b, _ := os.ReadFile(filepath.Join(dir, "hosts", h, "picked")); string(b) != "a 3 a" {
+			t.Errorf("%s: the run_once fact reads %q, want %q", h, b, "a 3 a")
+		}
+	}
+}

@@ -19,6 +19,7 @@ import (
 type hostOutcome struct {
 	failed      bool // failed and not ignored
 	unreachable bool
+	facts       []string // the facts the task set (set_fact)
 }
 
 // taskCtx is what all hosts of one task share.
@@ -141,14 +142,22 @@ func (pr *playRun) runTask(ctx context.Context, t *playbook.Task, hosts []*hostS
 		first := runHosts[0]
 		for _, h := range hosts[1:] {
 			first.mu.Lock()
+			keys := outs[0].facts
 			if t.Register != "" {
-				if v, ok := first.vars[t.Register]; ok {
-					h.mu.Lock()
-					h.setVar(t.Register, v)
-					r.hostChanged(h, []string{t.Register}, false)
-					h.mu.Unlock()
+				keys = append([]string{t.Register}, keys...)
+			}
+			var set []string
+			h.mu.Lock()
+			for _, k := range keys {
+				if v, ok := first.vars[k]; ok {
+					h.setVar(k, v)
+					set = append(set, k)
 				}
 			}
+			if len(set) > 0 {
+				r.hostChanged(h, set, false)
+			}
+			h.mu.Unlock()
 			first.mu.Unlock()
 			if failed[first] {
 				failed[h] = true
@@ -576,10 +585,12 @@ func (pr *playRun) finish(h *hostState, ev report.Event, tc *taskCtx, res *modul
 			newFacts = true
 		}
 	}
+	var factKeys []string
 	if !res.Failed {
 		for k, v := range res.Facts {
 			h.setVar(k, v)
 			changed = append(changed, k)
+			factKeys = append(factKeys, k)
 			if pr.r.isSecretName(k) {
 				pr.r.addSecretValue(v)
 			}
@@ -628,7 +639,7 @@ func (pr *playRun) finish(h *hostState, ev report.Event, tc *taskCtx, res *modul
 		ev.Msg = res.Msg
 		pr.r.emit(ev)
 	}
-	return hostOutcome{failed: res.Failed && !ignored}
+	return hostOutcome{failed: res.Failed && !ignored, facts: factKeys}
 }
 
 func (pr *playRun) emitResult(ev report.Event, res *modules.Result, noLog bool, t *playbook.Task, tc *taskCtx) {
