@@ -35,7 +35,7 @@ func TestDayTwo(t *testing.T) {
 	}
 
 	if !t.Run("MaintenanceMode", func(t *testing.T) {
-		out, code := c.pgplay(t, "run", "playbooks/maintenance.yaml", "-i", c.inv, "-e", "maintenance=on", "-e", "maintenance_reason=kernel update")
+		out, code := c.pgplay(t, "run", "playbooks/maintenance.yaml", "-i", c.inv, "-e", "maintenance=on", "-e", `maintenance_reason="kernel update"`)
 		if code != 0 || !strings.Contains(out, "automatic failover is paused") {
 			t.Fatalf("maintenance.yaml -e maintenance=on: exit %d\n%s", code, out)
 		}
