@@ -38,8 +38,8 @@ while [ "$(date +%s)" -lt "$deadline" ]; do
       printf "INSERT INTO pgplay_load (run, id) VALUES (%d, %d);\nSELECT %d, extract(epoch FROM clock_timestamp()), substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8), trim(pg_read_file(%c/etc/hostname%c));\nSELECT pg_sleep(0.01) \\g /dev/null\n", r, j, j, 39, 39 }' |
     PGPASSFILE=/var/lib/barman/.pgpass timeout -s KILL "$left" stdbuf -oL \
       psql -XAtq -v ON_ERROR_STOP=1 -F ' ' "host=$target user=barman dbname=postgres connect_timeout=2 tcp_user_timeout=2000 keepalives_idle=2 keepalives_interval=1 keepalives_count=2" >> "$out" 2>> "$out.err"
-  last=$(tail -n 1 "$out" | cut -d' ' -f1)
-  [ -n "$last" ] && i=$((last + 1))
+  last=$(awk '$1 ~ /^[0-9]+$/ && $1 + 0 > m { m = $1 + 0 } END { print m + 0 }' "$out")
+  i=$((last + 1))
   sleep 0.1
 done
 exit 0`
@@ -107,8 +107,9 @@ func (l *ackLoad) rows(t *testing.T, c *foCluster) []ackRow {
 		}
 		rows = append(rows, ackRow{l.run, id, at, f[2], f[3], 0})
 	}
-	// one writer, one statement at a time: ids in the order sent
-	sort.Slice(rows, func(i, j int) bool { return rows[i].id < rows[j].id })
+	// One writer, one statement at a time, each line printed when its
+	// commit is acknowledged: the file is in the order the commits were
+	// sent.
 	for i := 1; i < len(rows); i++ {
 		rows[i].after = rows[i-1].at
 	}
@@ -218,9 +219,15 @@ func (r *faultRun) check(t *testing.T, final string) verdict {
 			if a.node != ss[i-1].node || a.after <= ss[i].first {
 				continue
 			}
-			t.Errorf("two nodes took writes at the same time: %s acknowledged commit %d/%d sent after %+.2f s, after %s had acknowledged one at %+.2f s (%s %+.2f..%+.2f, %s %+.2f..%+.2f s after the fault)",
+			var near []string
+			for _, b := range rows {
+				if b.run == a.run && b.id >= a.id-2 && b.id <= a.id+1 {
+					near = append(near, fmt.Sprintf("%d/%d %s %+.2f (after %+.2f)", b.run, b.id, b.node, rel(b.at), rel(b.after)))
+				}
+			}
+			t.Errorf("two nodes took writes at the same time: %s acknowledged commit %d/%d sent after %+.2f s, after %s had acknowledged one at %+.2f s (%s %+.2f..%+.2f, %s %+.2f..%+.2f s after the fault); the writer's rows around it: %s",
 				a.node, a.run, a.id, rel(a.after), ss[i].node, rel(ss[i].first),
-				ss[i-1].node, rel(ss[i-1].first), rel(ss[i-1].last), ss[i].node, rel(ss[i].first), rel(ss[i].last))
+				ss[i-1].node, rel(ss[i-1].first), rel(ss[i-1].last), ss[i].node, rel(ss[i].first), rel(ss[i].last), strings.Join(near, "; "))
 			break
 		}
 	}
