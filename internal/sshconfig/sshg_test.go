@@ -195,13 +195,13 @@ Host *
 			got := map[string]any{
 				"hostname": r.Hostname, "port": strconv.Itoa(r.Port), "user": r.User,
 				"identityfile": r.IdentityFiles, "proxyjump": r.ProxyJump.Value,
-				"userknownhostsfile": strings.Join(r.UserKnownHostsFiles, " "),
+				"userknownhostsfile":    strings.Join(r.UserKnownHostsFiles, " "),
 				"stricthostkeychecking": r.StrictHostKeyChecking.Value,
 			}
 			ref := map[string]any{
 				"hostname": want["hostname"][0], "port": want["port"][0], "user": want["user"][0],
 				"identityfile": home(want["identityfile"]), "proxyjump": pj,
-				"userknownhostsfile": want["userknownhostsfile"][0],
+				"userknownhostsfile":    want["userknownhostsfile"][0],
 				"stricthostkeychecking": wantSHK,
 			}
 			for _, k := range []string{"hostname", "port", "user", "identityfile", "proxyjump", "userknownhostsfile", "stricthostkeychecking"} {
