@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"strings"
@@ -43,30 +44,36 @@ func (a *authKeys) add(s ssh.Signer, seen map[string]bool) bool {
 func loadAuthKeys(s sshSettings) *authKeys {
 	a := &authKeys{}
 	seen := map[string]bool{}
+	var agentSigners []ssh.Signer
 	if sock := os.Getenv("SSH_AUTH_SOCK"); sock != "" {
 		conn, err := net.Dial("unix", sock)
 		if err != nil {
 			a.skipped = append(a.skipped, fmt.Sprintf("ssh-agent at SSH_AUTH_SOCK=%s: %v", sock, err))
 		} else {
 			a.agent = conn
-			signers, err := agent.NewClient(conn).Signers()
+			agentSigners, err = agent.NewClient(conn).Signers()
 			if err != nil {
 				a.skipped = append(a.skipped, fmt.Sprintf("ssh-agent: %v", err))
 			}
-			n := 0
-			for _, sg := range signers {
-				if a.add(sg, seen) {
-					n++
-				}
-			}
-			a.offered = append(a.offered, fmt.Sprintf("ssh-agent (%d keys)", n))
 		}
 	}
+	// With IdentitiesOnly (ssh_config), the agent's keys are offered only
+	// when they are one of the identity files, as ssh does.
+	filePubs := map[string]bool{}
+	var fileSigners []ssh.Signer
+	var fileNames []string
 	for _, f := range s.keyFiles {
 		data, err := os.ReadFile(f)
 		if err != nil {
-			a.skipped = append(a.skipped, fmt.Sprintf("key %s: %v", f, err))
+			if !(s.defaultKeys && errors.Is(err, fs.ErrNotExist)) {
+				a.skipped = append(a.skipped, fmt.Sprintf("key %s: %v", f, err))
+			}
 			continue
+		}
+		if pub, err := os.ReadFile(f + ".pub"); err == nil {
+			if pk, _, _, _, err := ssh.ParseAuthorizedKey(pub); err == nil {
+				filePubs[string(pk.Marshal())] = true
+			}
 		}
 		sg, err := ssh.ParsePrivateKey(data)
 		var ppe *ssh.PassphraseMissingError
@@ -78,8 +85,29 @@ func loadAuthKeys(s sshSettings) *authKeys {
 			a.skipped = append(a.skipped, fmt.Sprintf("key %s: %v", f, err))
 			continue
 		}
+		filePubs[string(sg.PublicKey().Marshal())] = true
+		fileSigners = append(fileSigners, sg)
+		fileNames = append(fileNames, f)
+	}
+	if a.agent != nil {
+		n := 0
+		for _, sg := range agentSigners {
+			if s.identitiesOnly && !filePubs[string(sg.PublicKey().Marshal())] {
+				continue
+			}
+			if a.add(sg, seen) {
+				n++
+			}
+		}
+		note := ""
+		if s.identitiesOnly {
+			note = ", IdentitiesOnly"
+		}
+		a.offered = append(a.offered, fmt.Sprintf("ssh-agent (%d keys%s)", n, note))
+	}
+	for i, sg := range fileSigners {
 		a.add(sg, seen)
-		a.offered = append(a.offered, f)
+		a.offered = append(a.offered, fileNames[i])
 	}
 	return a
 }
@@ -121,6 +149,7 @@ func dialOne(ctx context.Context, s sshSettings, via *ssh.Client, isJump bool, w
 	if err != nil {
 		return nil, unreachable("%w", err)
 	}
+	s.debugSettings(isJump, via != nil)
 
 	dctx, cancel := context.WithTimeout(ctx, s.connectTimeout)
 	defer cancel()
@@ -143,6 +172,10 @@ func dialOne(ctx context.Context, s sshSettings, via *ssh.Client, isJump bool, w
 
 	keys := loadAuthKeys(s)
 	defer keys.close()
+	s.debugf("offering keys: %s", orNone(keys.offered))
+	if len(keys.skipped) > 0 {
+		s.debugf("keys skipped: %s", strings.Join(keys.skipped, "; "))
+	}
 	ccfg := &ssh.ClientConfig{
 		User:              s.user,
 		Auth:              []ssh.AuthMethod{ssh.PublicKeys(keys.signers...)},
@@ -183,7 +216,51 @@ func dialOne(ctx context.Context, s sshSettings, via *ssh.Client, isJump bool, w
 		}
 		return nil, unreachable("SSH handshake failed: %w", err)
 	}
+	s.debugf("connected to %s as %s (server %s)", addr, s.user, cc.ServerVersion())
 	return ssh.NewClient(cc, chans, reqs), nil
+}
+
+// debugSettings reports at -vvv how s was resolved, before it is dialed.
+func (s sshSettings) debugSettings(isJump, via bool) {
+	if s.debug == nil {
+		return
+	}
+	what := "host"
+	if isJump {
+		what = "jump host"
+	}
+	how := "directly"
+	if via {
+		how = "through the jump host before it"
+	}
+	s.debugf("SSH %s %s: connecting to %s@%s %s (ssh_config host argument %q)", what, s.alias, s.user, s.hostPort(), how, s.alias)
+	if len(s.configFiles) == 0 {
+		s.debugf("ssh_config: no file read")
+	} else {
+		s.debugf("ssh_config files read: %s", strings.Join(s.configFiles, ", "))
+	}
+	for _, a := range s.applied {
+		s.debugf("ssh_config applied %s", a)
+	}
+	if len(s.ignored) > 0 {
+		s.debugf("ssh_config keywords pgplay does not use: %s", strings.Join(s.ignored, ", "))
+	}
+	if len(s.jumps) > 0 {
+		var hops []string
+		for _, j := range s.jumps {
+			hops = append(hops, j.user+"@"+j.hostPort())
+		}
+		s.debugf("jump hosts: %s", strings.Join(hops, " -> "))
+	}
+	s.debugf("known_hosts: %s (new keys go to %s); global: %s; host key policy: %s",
+		strings.Join(s.knownHosts, ", "), s.knownHosts[0], noneIfEmpty(existing(s.globalKnownHosts)), s.policyFrom)
+}
+
+func noneIfEmpty(l []string) string {
+	if len(l) == 0 {
+		return "none"
+	}
+	return strings.Join(l, ", ")
 }
 
 func orNone(l []string) string {
