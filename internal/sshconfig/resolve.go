@@ -67,6 +67,9 @@ type Query struct {
 	// System lists the Files that are system-wide: their relative Include
 	// paths are under /etc/ssh rather than ~/.ssh.
 	System []string
+	// CheckPerms lists the Files refused, as ssh refuses ~/.ssh/config,
+	// when someone other than the user (or root) could change them.
+	CheckPerms []string
 	// Local is the controller's user.
 	Local LocalUser
 	// ExecTimeout bounds each Match exec command (default 10s).
@@ -204,6 +207,11 @@ func (st *state) pass() error {
 	for _, f := range st.q.Files {
 		if _, err := os.Stat(f); errors.Is(err, fs.ErrNotExist) && slices.Contains(st.q.Optional, f) {
 			continue
+		}
+		if slices.Contains(st.q.CheckPerms, f) {
+			if err := securePerms(f, st.q.Local.UID); err != nil {
+				return fmt.Errorf("bad owner or permissions: %w; ssh refuses such a file too (chmod go-w %s)", err, f)
+			}
 		}
 		active := true
 		if err := st.readFile(f, slices.Contains(st.q.System, f), &active); err != nil {

@@ -127,6 +127,9 @@ func resolveSettings(ctx context.Context, cfg Config) (sshSettings, error) {
 		return sshSettings{}, fmt.Errorf("host %s: %w", cfg.Name, err)
 	}
 	r := resolver{ctx: ctx, cfg: cfg, local: local, files: files, optional: optional, system: system}
+	if cfg.SSHConfigFile == "" && len(files) > 0 {
+		r.checkPerms = files[:1] // ~/.ssh/config, as ssh checks it
+	}
 	host := cfg.Addr
 	if host == "" {
 		host = cfg.Name
@@ -142,6 +145,8 @@ type resolver struct {
 	files    []string
 	optional []string
 	system   []string
+	// checkPerms are the files refused when others can change them.
+	checkPerms []string
 }
 
 // resolve returns the settings of host as `ssh -l user -p port -i keys
@@ -151,7 +156,7 @@ type resolver struct {
 func (r resolver) resolve(host, user string, port int, keys []string, withJumps bool, depth int) (sshSettings, error) {
 	cfg := r.cfg
 	res, err := sshconfig.Resolve(r.ctx, sshconfig.Query{Host: host, User: user, Port: port, IdentityFiles: keys,
-		Files: r.files, Optional: r.optional, System: r.system, Local: r.local})
+		Files: r.files, Optional: r.optional, System: r.system, CheckPerms: r.checkPerms, Local: r.local})
 	if err != nil {
 		return sshSettings{}, fmt.Errorf("host %s: ssh_config: %w", cfg.Name, err)
 	}

@@ -261,3 +261,21 @@ func TestTildeIsPasswdHome(t *testing.T) {
 		t.Fatalf("err %v, want the unknown key reported against %s", err, want)
 	}
 }
+
+// ~/.ssh/config that others can change is refused, as ssh refuses it.
+func TestUserSSHConfigPermissions(t *testing.T) {
+	lu := testUser(t)
+	if err := os.MkdirAll(filepath.Join(lu.Home, ".ssh"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(lu.Home, ".ssh", "config")
+	writeConfig(t, conf, "User x\n")
+	if err := os.Chmod(conf, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	_, err := newPool(t).Target(testCtx(t), transport.Config{Name: "node1", Addr: "127.0.0.1", LocalUser: lu, SystemSSHConfig: "none"}, "")
+	if err == nil || !strings.Contains(err.Error(), "bad owner or permissions") || !strings.Contains(err.Error(), conf) ||
+		!strings.Contains(err.Error(), "chmod go-w") {
+		t.Fatalf("err %v, want %s refused for its permissions", err, conf)
+	}
+}
