@@ -117,7 +117,7 @@ Host *
 	if _, err := os.Stat(marker); err == nil {
 		t.Fatal("Match exec ran although the host criterion before it failed")
 	}
-	if len(r.Ignored) != 1 || !strings.HasSuffix(r.Ignored[0], ": sendenv") {
+	if len(r.Ignored) != 1 || !strings.HasSuffix(r.Ignored[0], ": SendEnv") {
 		t.Fatalf("ignored %v, want SendEnv listed", r.Ignored)
 	}
 }

@@ -13,7 +13,8 @@ import (
 type line struct {
 	file string
 	num  int
-	key  string
+	key  string // lower case
+	name string // as written
 	args []string
 }
 
@@ -51,14 +52,14 @@ func parseBytes(path string, data []byte) ([]line, error) {
 		// from the arguments ("Port=22", "Port = 22").
 		i := strings.IndexAny(text, " \t=")
 		if i < 0 {
-			out = append(out, line{file: path, num: n, key: strings.ToLower(text)})
+			out = append(out, line{file: path, num: n, key: strings.ToLower(text), name: text})
 			continue
 		}
 		key, rest := text[:i], strings.TrimLeft(text[i:], " \t")
 		if strings.HasPrefix(rest, "=") {
 			rest = strings.TrimLeft(rest[1:], " \t")
 		}
-		l := line{file: path, num: n, key: strings.ToLower(key)}
+		l := line{file: path, num: n, key: strings.ToLower(key), name: key}
 		args, err := splitArgs(rest)
 		if err != nil {
 			return nil, l.errorf("%s: %v", key, err)

@@ -333,7 +333,7 @@ func (st *state) line(l line, system bool, active *bool) error {
 		return nil // ProxyCommand none came first
 	}
 	if !used[l.key] {
-		st.ignored = append(st.ignored, l.pos()+": "+keyName(l.key))
+		st.ignored = append(st.ignored, l.pos()+": "+l.name)
 	}
 	st.set(l.key, l.args, l.pos())
 	return nil
