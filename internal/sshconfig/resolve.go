@@ -180,6 +180,9 @@ func Resolve(ctx context.Context, q Query) (*Result, error) {
 	// Like ssh: the HostName (its %h expanded) becomes the host; with
 	// canonicalisation or a Match final the files are read again with it.
 	host := st.hostname()
+	if net.ParseIP(host) == nil {
+		host = strings.ToLower(host) // as ssh does, for names
+	}
 	canon := strings.ToLower(st.first("canonicalizehostname"))
 	if canon == "yes" || canon == "always" {
 		proxied := st.first("proxyjump") != "" && !strings.EqualFold(st.first("proxyjump"), "none")
@@ -449,12 +452,13 @@ func (st *state) tilde(p string) string {
 }
 
 // matchHost applies the patterns of a Host line: a matching negated
-// pattern rules the block out; else any matching pattern applies it.
+// pattern rules the block out; else any matching pattern applies it. As
+// in ssh, case matters (the final pass's host is lower case).
 func matchHost(host string, pats []string) bool {
 	found := false
 	for _, p := range pats {
 		neg := strings.HasPrefix(p, "!")
-		if matchPattern(strings.ToLower(host), strings.ToLower(strings.TrimPrefix(p, "!"))) {
+		if matchPattern(host, strings.TrimPrefix(p, "!")) {
 			if neg {
 				return false
 			}

@@ -131,6 +131,16 @@ Match canonical host 10.4.0.1
 Host 10.4.0.1
   StrictHostKeyChecking no
 `,
+		// Host patterns are case-sensitive, Match host/originalhost are
+		// not; the HostName is lower-cased.
+		"case": `
+Host Node1
+  User upper-pattern
+Match originalhost NODE2
+  HostName MiXeD.Example
+Host *
+  Port 2555
+`,
 		"include": fmt.Sprintf(`
 Host 10.1.*
   Include %s/*.conf
@@ -155,6 +165,9 @@ Host *
 		{"final", sshconfig.Query{Host: "db"}},
 		{"final", sshconfig.Query{Host: "10.3.0.1"}},
 		{"canonical", sshconfig.Query{Host: "short"}},
+		{"case", sshconfig.Query{Host: "node1"}},
+		{"case", sshconfig.Query{Host: "Node1"}},
+		{"case", sshconfig.Query{Host: "node2"}},
 		{"include", sshconfig.Query{Host: "10.1.0.1"}},
 		{"include", sshconfig.Query{Host: "10.5.0.1"}},
 	}
