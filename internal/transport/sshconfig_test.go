@@ -1,8 +1,12 @@
 package transport_test
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +17,7 @@ import (
 	"github.com/pgplay/pgplay/internal/sshtest"
 	"github.com/pgplay/pgplay/internal/transport"
 	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
 )
 
 // testUser is the current user with a temporary home: ~ and ~/.ssh of
@@ -277,5 +282,59 @@ func TestUserSSHConfigPermissions(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "bad owner or permissions") || !strings.Contains(err.Error(), conf) ||
 		!strings.Contains(err.Error(), "chmod go-w") {
 		t.Fatalf("err %v, want %s refused for its permissions", err, conf)
+	}
+}
+
+// IdentitiesOnly yes: the agent's keys are offered only when they are
+// identity files, as ssh does; without it the agent's key gets in.
+func TestIdentitiesOnly(t *testing.T) {
+	s := sshtest.Start(t)
+	keyring := agent.NewKeyring()
+	if err := keyring.Add(agent.AddedKey{PrivateKey: s.ClientKey}); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); _ = agent.ServeAgent(keyring, c) }()
+		}
+	}()
+	t.Setenv("SSH_AUTH_SOCK", sock)
+	// A key file sshd does not know.
+	_, other, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemBlock, err := ssh.MarshalPrivateKey(other, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherFile := filepath.Join(t.TempDir(), "other_key")
+	if err := os.WriteFile(otherFile, pem.EncodeToMemory(pemBlock), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, only := range []string{"no", "yes"} {
+		t.Run("IdentitiesOnly "+only, func(t *testing.T) {
+			conf := filepath.Join(t.TempDir(), "ssh_config")
+			writeConfig(t, conf, fmt.Sprintf("Host 127.0.0.1\n  User %s\n  Port %d\n  IdentityFile %s\n  IdentitiesOnly %s\n  UserKnownHostsFile %s\n",
+				s.User, s.Port, otherFile, only, s.KnownHostsFile))
+			cfg := transport.Config{Name: "node1", Addr: "127.0.0.1", SSHConfigFile: conf, LocalUser: testUser(t)}
+			_, err := newPool(t).Target(testCtx(t), cfg, "")
+			if only == "no" && err != nil {
+				t.Fatalf("the agent's key should get in: %v", err)
+			}
+			if only == "yes" && (err == nil || !strings.Contains(err.Error(), "ssh-agent (0 keys, IdentitiesOnly)")) {
+				t.Fatalf("err %v, want authentication refused with no agent key offered", err)
+			}
+		})
 	}
 }
