@@ -116,7 +116,7 @@ func splitArgs(s string) ([]string, error) {
 		}
 	}
 	if quote != 0 {
-		return nil, fmt.Errorf("unterminated %c quote", quote)
+		return nil, fmt.Errorf("unterminated %c quote: close it at the end of the value", quote)
 	}
 	if inWord {
 		out = append(out, cur.String())

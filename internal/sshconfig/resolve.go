@@ -53,6 +53,10 @@ func CurrentUser() (LocalUser, error) {
 type Query struct {
 	// Host is the host argument: what Host patterns match.
 	Host string
+	// Name is another name of the host (pgplay's inventory name): Host
+	// lines that would apply to it but do not apply to Host are listed in
+	// Result.NameOnly, to explain a surprise.
+	Name string
 	// User and Port, when set, win over the files.
 	User string
 	Port int
@@ -116,6 +120,9 @@ type Result struct {
 	Ignored []string
 	// Read lists the files read (Include included).
 	Read []string
+	// NameOnly lists the Host lines that match Query.Name but did not
+	// apply, as "file:line: Host node1".
+	NameOnly []string
 	// From says where the winning value of a keyword (lower case) came
 	// from, for messages.
 	From map[string]string
@@ -149,6 +156,7 @@ type state struct {
 	vals     map[string][]string // first value obtained (all values for multi keys)
 	from     map[string]string
 	applied  []string
+	nameOnly []string
 	ignored  []string
 	read     []string
 	depth    int
@@ -271,7 +279,7 @@ func (st *state) set(key string, args []string, from string) {
 
 func (st *state) readFile(path string, system bool, active *bool) error {
 	if st.depth > 16 {
-		return fmt.Errorf("%s: too many nested Include directives (an Include loop?)", path)
+		return fmt.Errorf("%s: too many nested Include directives: an Include loop? check the Include lines leading here", path)
 	}
 	lines, err := parseFile(path)
 	if err != nil {
@@ -290,11 +298,13 @@ func (st *state) line(l line, system bool, active *bool) error {
 	switch l.key {
 	case "host":
 		if len(l.args) == 0 {
-			return l.errorf("Host needs at least one pattern")
+			return l.errorf("Host needs at least one pattern (e.g. Host 10.0.* or Host *)")
 		}
 		*active = matchHost(st.host, l.args)
 		if *active {
 			st.applied = append(st.applied, l.pos()+": Host "+strings.Join(l.args, " ")+st.passNote())
+		} else if !st.final && st.q.Name != "" && st.q.Name != st.host && matchHost(st.q.Name, l.args) {
+			st.nameOnly = append(st.nameOnly, l.pos()+": Host "+strings.Join(l.args, " "))
 		}
 		return nil
 	case "match":
@@ -360,7 +370,7 @@ func keyName(k string) string {
 func check(l line) error {
 	need := func(n int) error {
 		if len(l.args) < n {
-			return l.errorf("%s needs a value", keyName(l.key))
+			return l.errorf("%s needs a value: give one or remove the line", keyName(l.key))
 		}
 		return nil
 	}
@@ -536,7 +546,7 @@ func (st *state) match(l line) (bool, error) {
 		case "all":
 			for _, o := range args {
 				if o := strings.ToLower(strings.TrimPrefix(o, "!")); o != "all" && o != "canonical" && o != "final" {
-					return false, l.errorf("Match all cannot be combined with %q (only with canonical or final)", o)
+					return false, l.errorf("Match all cannot be combined with %q: write Match all alone (or with canonical or final), or drop all", o)
 				}
 			}
 			ok = true
@@ -547,7 +557,7 @@ func (st *state) match(l line) (bool, error) {
 			ok = st.final
 		case "host", "originalhost", "user", "localuser", "exec":
 			if i+1 >= len(args) {
-				return false, l.errorf("Match %s needs an argument", crit)
+				return false, l.errorf("Match %s needs an argument (a pattern list such as 10.0.*,!10.0.0.9, or a command for exec)", crit)
 			}
 			i++
 			arg := args[i]
@@ -615,7 +625,7 @@ func (st *state) exec(l line, cmd string) (bool, error) {
 	var ee *exec.ExitError
 	switch {
 	case ctx.Err() != nil:
-		return false, l.errorf("Match exec %q did not finish within %s", expanded, st.q.ExecTimeout)
+		return false, l.errorf("Match exec %q did not finish within %s; make the command return quickly, or use a Host block", expanded, st.q.ExecTimeout)
 	case errors.As(err, &ee):
 		return false, nil
 	case err != nil:
@@ -657,7 +667,7 @@ func (st *state) expand(s, host, ruser, port string) (string, error) {
 			continue
 		}
 		if i+1 >= len(s) {
-			return "", errors.New("a lone % at the end (write %% for a percent sign)")
+			return "", errors.New("a lone % at the end: write %% for a percent sign")
 		}
 		i++
 		switch s[i] {
@@ -687,7 +697,7 @@ func (st *state) expand(s, host, ruser, port string) (string, error) {
 		case 'u':
 			b.WriteString(st.q.Local.Name)
 		default:
-			return "", fmt.Errorf("token %%%c is not supported by pgplay (it knows %%%% %%d %%h %%i %%L %%l %%n %%p %%r %%u)", s[i])
+			return "", fmt.Errorf("token %%%c is not supported by pgplay (it knows %%%% %%d %%h %%i %%L %%l %%n %%p %%r %%u); write %%%% for a percent sign", s[i])
 		}
 	}
 	return b.String(), nil
@@ -735,7 +745,7 @@ func yes(v string) bool {
 
 func (st *state) result(host string) (*Result, error) {
 	r := &Result{Hostname: host, User: st.remoteUser(), Applied: st.applied, Ignored: st.ignored,
-		Read: st.read, From: st.from}
+		Read: st.read, From: st.from, NameOnly: st.nameOnly}
 	r.Port, _ = strconv.Atoi(st.port())
 	exp := func(key, v string) (string, error) {
 		s, err := st.expand(st.tilde(v), r.Hostname, r.User, strconv.Itoa(r.Port))

@@ -142,7 +142,7 @@ func dialOne(ctx context.Context, s sshSettings, via *ssh.Client, isJump bool, w
 		what = "jump host " + s.user + "@" + addr
 	}
 	unreachable := func(format string, args ...any) error {
-		return &unreachableError{host: s.name, err: fmt.Errorf(what+": "+format, args...)}
+		return &unreachableError{host: s.name, err: fmt.Errorf(what+": "+format+"%s", append(args, s.nameHint())...)}
 	}
 
 	hk, err := newHostKeyChecker(s, writeMu)
@@ -241,6 +241,9 @@ func (s sshSettings) debugSettings(isJump, via bool) {
 	}
 	for _, a := range s.applied {
 		s.debugf("ssh_config applied %s", a)
+	}
+	for _, a := range s.nameOnly {
+		s.debugf("ssh_config not applied %s: it matches the inventory name %s, not the host argument %s", a, s.name, s.alias)
 	}
 	if len(s.ignored) > 0 {
 		s.debugf("ssh_config keywords pgplay does not use: %s", strings.Join(s.ignored, ", "))

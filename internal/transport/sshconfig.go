@@ -52,6 +52,7 @@ type sshSettings struct {
 	jumps            []sshSettings
 	configFiles      []string // the ssh_config files read
 	applied          []string // the Host/Match blocks that applied
+	nameOnly         []string // Host lines matching the inventory name but not the host argument
 	ignored          []string // keywords that applied but pgplay does not use
 	debug            func(string)
 }
@@ -155,7 +156,11 @@ type resolver struct {
 // -J for the hops before them).
 func (r resolver) resolve(host, user string, port int, keys []string, withJumps bool, depth int) (sshSettings, error) {
 	cfg := r.cfg
-	res, err := sshconfig.Resolve(r.ctx, sshconfig.Query{Host: host, User: user, Port: port, IdentityFiles: keys,
+	name := ""
+	if depth == 0 {
+		name = cfg.Name
+	}
+	res, err := sshconfig.Resolve(r.ctx, sshconfig.Query{Host: host, Name: name, User: user, Port: port, IdentityFiles: keys,
 		Files: r.files, Optional: r.optional, System: r.system, CheckPerms: r.checkPerms, Local: r.local})
 	if err != nil {
 		return sshSettings{}, fmt.Errorf("host %s: ssh_config: %w", cfg.Name, err)
@@ -176,6 +181,7 @@ func (r resolver) resolve(host, user string, port int, keys []string, withJumps 
 		keepAlive:        cfg.KeepAlive,
 		configFiles:      res.Read,
 		applied:          res.Applied,
+		nameOnly:         res.NameOnly,
 		ignored:          res.Ignored,
 		debug:            cfg.Debug,
 	}
@@ -281,6 +287,17 @@ func parseJump(hop string) (user, host string, port int, err error) {
 		port = n
 	}
 	return user, host, port, nil
+}
+
+// nameHint explains, for a host that could not be reached, the ssh_config
+// Host lines that match its inventory name but not the host argument.
+func (s sshSettings) nameHint() string {
+	if len(s.nameOnly) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; note: ssh_config %s matches the inventory name %s but not %s, the host given to ssh (ansible_host), "+
+		"which is what OpenSSH and Ansible match, so it does not apply: put %s in that Host line, or drop ansible_host and set HostName there",
+		strings.Join(s.nameOnly, ", "), s.name, s.alias, s.alias)
 }
 
 // existing returns the files of l that exist.

@@ -338,3 +338,24 @@ func TestIdentitiesOnly(t *testing.T) {
 		})
 	}
 }
+
+// A `Host node1` block no longer applies to node1 when it has an
+// ansible_host; when it cannot be reached, the error says why and what
+// to do.
+func TestSSHConfigNameOnlyHint(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	conf := filepath.Join(t.TempDir(), "ssh_config")
+	writeConfig(t, conf, fmt.Sprintf("Host node1 db*\n  Port 2222\nHost *\n  Port %d\n", closed))
+	_, err = newPool(t).Target(testCtx(t), transport.Config{Name: "node1", Addr: "127.0.0.1", SSHConfigFile: conf, LocalUser: testUser(t)}, "")
+	for _, want := range []string{"cannot connect", conf + ":1: Host node1 db*", "matches the inventory name node1 but not 127.0.0.1",
+		"put 127.0.0.1 in that Host line, or drop ansible_host"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("err %v, want %q", err, want)
+		}
+	}
+}
