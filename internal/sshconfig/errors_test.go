@@ -66,7 +66,6 @@ func TestBadConfigErrors(t *testing.T) {
 		{"include loop", "Include FILE\n", 0, sshconfig.Query{}, "", "too many nested Include directives"},
 		{"unterminated quote", "IdentityFile \"~/my key\n", 0, sshconfig.Query{}, ":1", "unterminated \" quote"},
 		{"proxycommand", "Host h\n  ProxyCommand nc %h %p\n", 0, sshconfig.Query{}, ":2", "ProxyCommand nc %h %p applies to h: pgplay dials hosts itself"},
-		{"hostkeyalias", "HostKeyAlias other\n", 0, sshconfig.Query{}, ":1", "HostKeyAlias other applies to h"},
 		{"unknown token", "IdentityFile ~/.ssh/%k\n", 0, sshconfig.Query{}, ":1", "token %k is not supported"},
 		{"lone percent", "UserKnownHostsFile ~/kh%\n", 0, sshconfig.Query{}, ":1", "a lone % at the end"},
 		{"exec from a group-writable file", "Match exec true\n  User x\n", 0o620, sshconfig.Query{}, ":1", "writable by group or others"},

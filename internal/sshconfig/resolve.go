@@ -8,9 +8,9 @@
 // place. `ssh -G` is the reference its tests compare against.
 //
 // It implements the keywords pgplay acts on (see Result); other OpenSSH
-// keywords are read and reported as ignored (Result.Ignored), and the few
-// whose meaning pgplay cannot honour (ProxyCommand, HostKeyAlias) are an
-// error naming file:line when they apply, never dropped silently.
+// keywords are read and reported as ignored (Result.Ignored), and
+// ProxyCommand, whose meaning pgplay cannot honour, is an error naming
+// file:line when it applies, never dropped silently.
 package sshconfig
 
 import (
@@ -109,6 +109,9 @@ type Result struct {
 	// StrictHostKeyChecking is yes, no, ask or accept-new.
 	StrictHostKeyChecking Setting
 	HashKnownHosts        bool
+	// HostKeyAlias, when set, is the name the host key is looked up and
+	// recorded under in known_hosts, instead of Hostname.
+	HostKeyAlias string
 	// ConnectTimeout and ServerAliveInterval are 0 when unset.
 	ConnectTimeout      time.Duration
 	ServerAliveInterval time.Duration
@@ -136,7 +139,6 @@ var multi = map[string]bool{"identityfile": true, "certificatefile": true, "loca
 // them would connect somewhere else, or check another key.
 var refused = map[string]string{
 	"proxycommand": "pgplay dials hosts itself and cannot run a ProxyCommand; use ProxyJump (a jump host reached over SSH), or set ProxyCommand none for this host",
-	"hostkeyalias": "pgplay checks the host key under the address it dials; remove HostKeyAlias for this host or record the key under that address in known_hosts",
 }
 
 // used are the keywords pgplay acts on; anything else is Ignored.
@@ -810,6 +812,9 @@ func (st *state) result(host string) (*Result, error) {
 	}
 	r.StrictHostKeyChecking = Setting{Value: shk, From: st.from["stricthostkeychecking"]}
 	r.HashKnownHosts = yes(st.first("hashknownhosts"))
+	if a := st.first("hostkeyalias"); !strings.EqualFold(a, "none") {
+		r.HostKeyAlias = a
+	}
 	if v := st.first("connecttimeout"); v != "" {
 		n, _ := strconv.Atoi(v)
 		r.ConnectTimeout = time.Duration(n) * time.Second

@@ -180,12 +180,13 @@ func dialOne(ctx context.Context, s sshSettings, via *ssh.Client, isJump bool, w
 		User:              s.user,
 		Auth:              []ssh.AuthMethod{ssh.PublicKeys(keys.signers...)},
 		HostKeyCallback:   hk.callback,
-		HostKeyAlgorithms: hk.algorithms(addr),
+		HostKeyAlgorithms: hk.algorithms(s.keyHostPort()),
 	}
 	// The handshake has no deadline of its own: close the connection when
 	// the time is up or ctx is canceled.
 	stop := context.AfterFunc(dctx, func() { conn.Close() })
-	cc, chans, reqs, err := ssh.NewClientConn(conn, addr, ccfg)
+	// x/crypto checks the host key under the address given here.
+	cc, chans, reqs, err := ssh.NewClientConn(conn, s.keyHostPort(), ccfg)
 	if !stop() {
 		if err == nil {
 			cc.Close()
@@ -255,8 +256,8 @@ func (s sshSettings) debugSettings(isJump, via bool) {
 		}
 		s.debugf("jump hosts: %s", strings.Join(hops, " -> "))
 	}
-	s.debugf("known_hosts: %s (new keys go to %s); global: %s; host key policy: %s",
-		strings.Join(s.knownHosts, ", "), s.knownHosts[0], noneIfEmpty(existing(s.globalKnownHosts)), s.policyFrom)
+	s.debugf("known_hosts: %s (new keys go to %s); global: %s; host key policy: %s; key looked up as %s",
+		strings.Join(s.knownHosts, ", "), s.knownHosts[0], noneIfEmpty(existing(s.globalKnownHosts)), s.policyFrom, s.keyHostPort())
 }
 
 func noneIfEmpty(l []string) string {

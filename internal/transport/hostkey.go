@@ -100,10 +100,15 @@ func (k *hostKeyChecker) explain(hostname string, key ssh.PublicKey, err error) 
 		if strings.HasPrefix(k.s.policyFrom, "StrictHostKeyChecking ask") {
 			ask = " (a pgplay run cannot ask, so ask refuses as ssh -o BatchMode=yes does)"
 		}
+		scan := fmt.Sprintf("ssh-keyscan -p %s %s >> %s", port, host, file)
+		if k.s.hostKeyAlias != "" {
+			// The key is looked up under the alias: record it so.
+			scan = fmt.Sprintf("ssh-keyscan -p %d %s | sed 's/^[^ ]*/%s/' >> %s", k.s.port, k.s.addr, knownhosts.Normalize(hostname), file)
+		}
 		return fmt.Errorf(
 			"unknown host key for %s: %s is not in %s; refused under %s%s. After verifying this fingerprint with the host's administrator, "+
-				"add the key with `ssh-keyscan -p %s %s >> %s`, or run with --accept-new-host-keys (or StrictHostKeyChecking accept-new in ssh_config) to trust it on first use",
-			hostname, fp, strings.Join(k.s.knownHosts, ", "), k.s.policyFrom, ask, port, host, file)
+				"add the key with `%s`, or run with --accept-new-host-keys (or StrictHostKeyChecking accept-new in ssh_config) to trust it on first use",
+			hostname, fp, strings.Join(k.s.knownHosts, ", "), k.s.policyFrom, ask, scan)
 	}
 	return fmt.Errorf("check host key of %s: %w", hostname, err)
 }

@@ -47,6 +47,7 @@ type sshSettings struct {
 	policy           string
 	policyFrom       string // where the policy was set, for messages
 	hashKnownHosts   bool
+	hostKeyAlias     string // known_hosts name instead of addr (HostKeyAlias)
 	connectTimeout   time.Duration
 	keepAlive        time.Duration
 	jumps            []sshSettings
@@ -58,6 +59,15 @@ type sshSettings struct {
 }
 
 func (s sshSettings) hostPort() string { return net.JoinHostPort(s.addr, strconv.Itoa(s.port)) }
+
+// keyHostPort is the name the host key is checked under in known_hosts:
+// HostKeyAlias (with the port, as ssh does) when set, else hostPort.
+func (s sshSettings) keyHostPort() string {
+	if s.hostKeyAlias != "" {
+		return net.JoinHostPort(s.hostKeyAlias, strconv.Itoa(s.port))
+	}
+	return s.hostPort()
+}
 
 // debugf reports connection details at -vvv.
 func (s sshSettings) debugf(format string, args ...any) {
@@ -177,6 +187,7 @@ func (r resolver) resolve(host, user string, port int, keys []string, withJumps 
 		knownHosts:       res.UserKnownHostsFiles,
 		globalKnownHosts: res.GlobalKnownHostsFiles,
 		hashKnownHosts:   res.HashKnownHosts,
+		hostKeyAlias:     res.HostKeyAlias,
 		connectTimeout:   cfg.ConnectTimeout,
 		keepAlive:        cfg.KeepAlive,
 		configFiles:      res.Read,

@@ -359,3 +359,26 @@ func TestSSHConfigNameOnlyHint(t *testing.T) {
 		}
 	}
 }
+
+// HostKeyAlias: the host key is looked up (and recorded) under the alias,
+// with the port, as ssh does.
+func TestHostKeyAlias(t *testing.T) {
+	s := sshtest.Start(t)
+	t.Setenv("SSH_AUTH_SOCK", "")
+	dir := t.TempDir()
+	kh := filepath.Join(dir, "known_hosts")
+	writeConfig(t, kh, strings.Replace(s.KnownHostsLine(s.HostKey), "[127.0.0.1]", "[db-primary]", 1)+"\n")
+	conf := filepath.Join(dir, "ssh_config")
+	writeConfig(t, conf, fmt.Sprintf("Host 127.0.0.1\n  User %s\n  Port %d\n  IdentityFile %s\n  UserKnownHostsFile %s\n  HostKeyAlias db-primary\n",
+		s.User, s.Port, s.ClientKeyFile, kh))
+	cfg := transport.Config{Name: "db1", Addr: "127.0.0.1", SSHConfigFile: conf, LocalUser: testUser(t)}
+	run(t, target(t, newPool(t), cfg, ""), transport.Cmd{Argv: []string{"true"}})
+
+	// Unknown under the alias: the hint records it under the alias.
+	writeConfig(t, kh, "")
+	_, err := newPool(t).Target(testCtx(t), cfg, "")
+	want := fmt.Sprintf("ssh-keyscan -p %d 127.0.0.1 | sed 's/^[^ ]*/[db-primary]:%d/' >> %s", s.Port, s.Port, kh)
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("err %v, want the hint %q", err, want)
+	}
+}
