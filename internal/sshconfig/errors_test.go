@@ -69,6 +69,7 @@ func TestBadConfigErrors(t *testing.T) {
 		{"unknown token", "IdentityFile ~/.ssh/%k\n", 0, sshconfig.Query{}, ":1", "token %k is not supported"},
 		{"lone percent", "UserKnownHostsFile ~/kh%\n", 0, sshconfig.Query{}, ":1", "a lone % at the end"},
 		{"exec from a group-writable file", "Match exec true\n  User x\n", 0o620, sshconfig.Query{}, ":1", "writable by group or others"},
+		{"exec with a shell character in the host", "Match exec \"test -n %h\"\n  User x\n", 0, sshconfig.Query{Host: "h;touch /tmp/x"}, ":1", "refusing to put \"h;touch /tmp/x\" in a shell command"},
 		{"exec too slow", "Match exec \"sleep 5\"\n  User x\n", 0, sshconfig.Query{ExecTimeout: 200 * time.Millisecond}, ":1", "did not finish within 200ms"},
 		{"canonicalize fails", "CanonicalizeHostname yes\nCanonicalDomains example.invalid\nCanonicalizeFallbackLocal no\n", 0,
 			sshconfig.Query{Lookup: failLookup}, ":2", "could not canonicalize h"},

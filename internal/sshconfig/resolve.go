@@ -614,6 +614,14 @@ func (st *state) exec(l line, cmd string) (bool, error) {
 	if err := securePerms(l.file, st.q.Local.UID); err != nil {
 		return false, l.errorf("Match exec %q: %v; pgplay runs Match exec commands only from files that only you (or root) can change", cmd, err)
 	}
+	// As ssh (since 9.6) refuses such names from its command line: a host
+	// or user name from the inventory must not smuggle shell syntax into
+	// the command through %h, %n or %r.
+	for _, v := range []string{st.hostname(), st.q.Host, st.remoteUser()} {
+		if !shellSafe(v) {
+			return false, l.errorf("Match exec %q: refusing to put %q in a shell command (it holds shell metacharacters, blanks or a leading -); fix the host or user name", cmd, v)
+		}
+	}
 	expanded, err := st.expand(cmd, st.hostname(), st.remoteUser(), st.port())
 	if err != nil {
 		return false, l.errorf("Match exec %q: %v", cmd, err)
@@ -634,6 +642,19 @@ func (st *state) exec(l line, cmd string) (bool, error) {
 		return false, l.errorf("Match exec %q: %v", expanded, err)
 	}
 	return true, nil
+}
+
+// shellSafe says whether a name can be put into a shell command.
+func shellSafe(s string) bool {
+	if strings.HasPrefix(s, "-") {
+		return false
+	}
+	for _, c := range s {
+		if c <= ' ' || c == 0x7f || strings.ContainsRune("'`\"$\\;&<>|(){}*?[]~!#", c) {
+			return false
+		}
+	}
+	return true
 }
 
 // securePerms is OpenSSH's check of a user's config file: owned by the
