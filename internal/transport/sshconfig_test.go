@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -380,5 +381,67 @@ func TestHostKeyAlias(t *testing.T) {
 	want := fmt.Sprintf("ssh-keyscan -p %d 127.0.0.1 | sed 's/^[^ ]*/[db-primary]:%d/' >> %s", s.Port, s.Port, kh)
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("err %v, want the hint %q", err, want)
+	}
+}
+
+// TestHostKeyPolicyAsOpenSSH connects with OpenSSH's ssh (BatchMode, as a
+// run that cannot ask) and with pgplay, under each StrictHostKeyChecking
+// value, to a host whose key is unknown, known, or changed, and expects
+// the same verdict: pgplay differs only where docs/ssh.md says, refusing a
+// changed key under "no" where ssh connects.
+func TestHostKeyPolicyAsOpenSSH(t *testing.T) {
+	if _, err := exec.LookPath("ssh"); err != nil {
+		t.Skip("OpenSSH's ssh is not installed: no reference to compare with")
+	}
+	s := sshtest.Start(t)
+	t.Setenv("SSH_AUTH_SOCK", "")
+	_, otherPriv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherKey, err := ssh.NewPublicKey(otherPriv.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	states := map[string]string{
+		"unknown": "",
+		"known":   s.KnownHostsLine(s.HostKey),
+		"changed": s.KnownHostsLine(otherKey),
+	}
+	for _, policy := range []string{"ask", "yes", "accept-new", "no"} {
+		for _, state := range []string{"unknown", "known", "changed"} {
+			t.Run(policy+"/"+state, func(t *testing.T) {
+				dir := t.TempDir()
+				kh := filepath.Join(dir, "known_hosts")
+				conf := filepath.Join(dir, "ssh_config")
+				writeConfig(t, conf, fmt.Sprintf("Host 127.0.0.1\n  User %s\n  Port %d\n  IdentityFile %s\n  IdentitiesOnly yes\n"+
+					"  UserKnownHostsFile %s\n  GlobalKnownHostsFile /dev/null\n  StrictHostKeyChecking %s\n",
+					s.User, s.Port, s.ClientKeyFile, kh, policy))
+				writeConfig(t, kh, states[state])
+				out, sshErr := exec.Command("ssh", "-F", conf, "-o", "BatchMode=yes", "127.0.0.1", "true").CombinedOutput()
+				sshOK := sshErr == nil
+				sshKH, _ := os.ReadFile(kh)
+
+				writeConfig(t, kh, states[state])
+				cfg := transport.Config{Name: "node1", Addr: "127.0.0.1", SSHConfigFile: conf, LocalUser: testUser(t)}
+				_, err := newPool(t).Target(testCtx(t), cfg, "")
+				pgOK := err == nil
+				pgKH, _ := os.ReadFile(kh)
+
+				want := sshOK
+				if policy == "no" && state == "changed" {
+					if !sshOK {
+						t.Errorf("ssh refused a changed key under StrictHostKeyChecking no; docs/ssh.md says it connects: %s", out)
+					}
+					want = false // the deliberate difference
+				}
+				if pgOK != want {
+					t.Fatalf("pgplay connected: %v (%v); ssh connected: %v (%s)", pgOK, err, sshOK, out)
+				}
+				if (len(pgKH) > len(states[state])) != (len(sshKH) > len(states[state])) && !(policy == "no" && state == "changed") {
+					t.Fatalf("known_hosts grew: pgplay %v, ssh %v", len(pgKH) > len(states[state]), len(sshKH) > len(states[state]))
+				}
+			})
+		}
 	}
 }
