@@ -169,7 +169,8 @@ func TestStrictHostKeyCheckingFromSSHConfig(t *testing.T) {
 
 // ProxyJump as ssh does it: a jump host's own ProxyJump (from its Host
 // block) is followed for the first hop of a list, and ignored for the
-// later ones (ssh runs them with -J); -vvv tells the chain.
+// later ones (ssh runs them with -J); OpenSSH's ssh, run on the same
+// file first, takes the same path; -vvv tells the chain.
 func TestProxyJumpChainsAsOpenSSH(t *testing.T) {
 	s := sshtest.Start(t)
 	t.Setenv("SSH_AUTH_SOCK", "")
@@ -201,6 +202,16 @@ Host *
 `, s.User, s.Port, s.ClientKeyFile, s.KnownHostsFile))
 	for _, name := range []string{"target", "list"} {
 		t.Run(name, func(t *testing.T) {
+			if _, err := exec.LookPath("ssh"); err == nil {
+				// The reference: OpenSSH takes the same path.
+				before := s.AcceptedLogins()
+				if out, err := exec.Command("ssh", "-F", conf, "-o", "BatchMode=yes", name, "true").CombinedOutput(); err != nil {
+					t.Fatalf("ssh %s: %v\n%s", name, err, out)
+				}
+				if n := s.AcceptedLogins() - before; n != 3 {
+					t.Fatalf("ssh: sshd accepted %d logins, want 3", n)
+				}
+			}
 			before := s.AcceptedLogins()
 			var log debugLog
 			p := newPool(t)
