@@ -57,6 +57,8 @@ func TestBadConfigErrors(t *testing.T) {
 		{"match all combined", "Match all host x\n", 0, sshconfig.Query{}, ":1", "Match all cannot be combined"},
 		{"match host without argument", "Match host\n", 0, sshconfig.Query{}, ":1", "Match host needs an argument"},
 		{"match unsupported", "Host *\n  User u\nMatch tagged prod\n", 0, sshconfig.Query{}, ":3", "Match tagged is not supported by pgplay"},
+		{"unknown keyword", "Host *\n  Usr admin\n", 0, sshconfig.Query{}, ":2", "bad configuration option Usr: not an OpenSSH keyword"},
+		{"unknown keyword in an inactive block", "Host other\n  Usr admin\n", 0, sshconfig.Query{}, ":2", "put `IgnoreUnknown Usr` before it"},
 		{"user without value", "User\n", 0, sshconfig.Query{}, ":1", "User needs a value"},
 		{"bad port", "Host other\n  Port abc\n", 0, sshconfig.Query{}, ":2", `Port "abc" is not a port number`},
 		{"bad timeout", "ConnectTimeout soon\n", 0, sshconfig.Query{}, ":1", `ConnectTimeout "soon" is not a number of seconds`},
@@ -93,8 +95,9 @@ func TestBadConfigErrors(t *testing.T) {
 }
 
 // What ssh accepts, pgplay accepts: ProxyCommand none, a ProxyJump that
-// came before a ProxyCommand, and a Match exec is not run when an
-// earlier criterion of its line failed.
+// came before a ProxyCommand, unknown keywords named by IgnoreUnknown,
+// and a Match exec is not run when an earlier criterion of its line
+// failed.
 func TestConfigAccepted(t *testing.T) {
 	marker := filepath.Join(t.TempDir(), "ran")
 	r, _, err := resolveText(t, `
@@ -107,6 +110,9 @@ Match host nomatch exec "touch `+marker+`"
 Host *
   ProxyCommand none
   SendEnv LANG
+  IgnoreUnknown UseFancyThing,Other*
+  UseFancyThing yes
+  OtherOption 3
 `, 0o600, sshconfig.Query{})
 	if err != nil {
 		t.Fatal(err)
@@ -118,7 +124,7 @@ Host *
 		t.Fatal("Match exec ran although the host criterion before it failed")
 	}
 	if len(r.Ignored) != 1 || !strings.HasSuffix(r.Ignored[0], ": SendEnv") {
-		t.Fatalf("ignored %v, want SendEnv listed", r.Ignored)
+		t.Fatalf("ignored %v, want SendEnv listed (and not the keywords IgnoreUnknown names)", r.Ignored)
 	}
 }
 

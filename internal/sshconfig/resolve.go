@@ -146,7 +146,43 @@ var used = map[string]bool{"hostname": true, "port": true, "user": true, "identi
 	"identitiesonly": true, "proxyjump": true, "userknownhostsfile": true, "globalknownhostsfile": true,
 	"stricthostkeychecking": true, "hashknownhosts": true, "connecttimeout": true,
 	"serveraliveinterval": true, "canonicalizehostname": true, "canonicaldomains": true,
-	"canonicalizemaxdots": true, "canonicalizefallbacklocal": true, "proxycommand": true, "hostkeyalias": true}
+	"canonicalizemaxdots": true, "canonicalizefallbacklocal": true, "proxycommand": true, "hostkeyalias": true,
+	"ignoreunknown": true}
+
+// known are the keywords OpenSSH's ssh accepts (readconf.c, through 10.x,
+// with Debian's GSSAPI and Apple's UseKeychain additions); any other is
+// refused, as ssh refuses it, unless IgnoreUnknown names it.
+var known = map[string]bool{}
+
+func init() {
+	for _, k := range strings.Fields(`protocol cipher fallbacktorsh globalknownhostsfile2 rhostsauthentication
+		userknownhostsfile2 useroaming usersh useprivilegedport afstokenpassing kerberosauthentication
+		kerberostgtpassing rsaauthentication rhostsrsaauthentication compressionlevel gssapiauthentication
+		gssapidelegatecredentials gssapikeyexchange gssapiclientidentity gssapiserveridentity
+		gssapirenewalforcesrekey gssapitrustdns gssapikexalgorithms pkcs11provider smartcarddevice
+		forwardagent forwardx11 forwardx11trusted forwardx11timeout exitonforwardfailure xauthlocation
+		gatewayports passwordauthentication kbdinteractiveauthentication kbdinteractivedevices
+		challengeresponseauthentication skeyauthentication tisauthentication pubkeyauthentication
+		dsaauthentication hostbasedauthentication identityfile identityfile2 identitiesonly certificatefile
+		addkeystoagent identityagent hostname hostkeyalias proxycommand port ciphers macs remoteforward
+		localforward permitremoteopen user host match escapechar globalknownhostsfile userknownhostsfile
+		connectionattempts batchmode checkhostip stricthostkeychecking compression tcpkeepalive keepalive
+		numberofpasswordprompts syslogfacility loglevel logverbose dynamicforward preferredauthentications
+		hostkeyalgorithms casignaturealgorithms bindaddress bindinterface clearallforwardings
+		enablesshkeysign verifyhostkeydns nohostauthenticationforlocalhost rekeylimit connecttimeout
+		addressfamily serveraliveinterval serveralivecountmax sendenv setenv controlpath controlmaster
+		controlpersist hashknownhosts include tunnel tunneldevice localcommand permitlocalcommand
+		remotecommand visualhostkey kexalgorithms ipqos requesttty sessiontype stdinnull
+		forkafterauthentication proxyusefdpass canonicaldomains canonicalizefallbacklocal
+		canonicalizehostname canonicalizemaxdots canonicalizepermittedcnames streamlocalbindmask
+		streamlocalbindunlink revokedhostkeys fingerprinthash updatehostkeys hostbasedacceptedalgorithms
+		hostbasedkeytypes pubkeyacceptedalgorithms pubkeyacceptedkeytypes ignoreunknown proxyjump
+		securitykeyprovider knownhostscommand requiredrsasize enableescapecommandline channeltimeout
+		obscurekeystroketiming tag refuseconnection warnweakcrypto pubkeyauthoptions versionaddendum
+		usekeychain`) {
+		known[k] = true
+	}
+}
 
 // state is one resolution in progress.
 type state struct {
@@ -327,6 +363,13 @@ func (st *state) line(l line, system bool, active *bool) error {
 			return nil
 		}
 		return st.include(l, system, active)
+	}
+	if !known[l.key] {
+		if ig := st.first("ignoreunknown"); ig != "" && matchList(l.key, ig, true) {
+			return nil
+		}
+		return l.errorf("bad configuration option %s: not an OpenSSH keyword (ssh refuses it too); fix the spelling, "+
+			"or if it is an option of a newer OpenSSH, put `IgnoreUnknown %s` before it", l.name, l.name)
 	}
 	if err := check(l); err != nil {
 		return err
@@ -607,7 +650,7 @@ func (st *state) port() string {
 	return "22"
 }
 
-// exec runs a Match exec command as ssh does (/bin/sh -c, tokens
+// exec runs a Match exec command as ssh does ($SHELL -c, tokens
 // expanded, exit status 0 is a match), but only from a file that only its
 // owner (the user or root) can change, and bounded by q.ExecTimeout.
 func (st *state) exec(l line, cmd string) (bool, error) {
@@ -628,7 +671,11 @@ func (st *state) exec(l line, cmd string) (bool, error) {
 	}
 	ctx, cancel := context.WithTimeout(st.ctx, st.q.ExecTimeout)
 	defer cancel()
-	c := exec.CommandContext(ctx, "/bin/sh", "-c", expanded)
+	shell := os.Getenv("SHELL") // as ssh: the user's shell, else /bin/sh
+	if shell == "" {
+		shell = "/bin/sh"
+	}
+	c := exec.CommandContext(ctx, shell, "-c", expanded)
 	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	c.Cancel = func() error { return syscall.Kill(-c.Process.Pid, syscall.SIGKILL) }
 	err = c.Run()

@@ -93,6 +93,10 @@ Host *.example 10.0.0.5
 Host *
   User = fallback
   UserKnownHostsFile ~/.ssh/kh_%h_%p_%r %d/kh2
+  IgnoreUnknown UseKeychainX,Fancy*
+  UseKeychainX yes
+  FancyOption 1
+  SendEnv LANG
 `,
 		// Match: host sees the HostName, originalhost the argument, user
 		// the user so far (or -l), localuser the controller's user.
