@@ -99,7 +99,9 @@ type Result struct {
 	// none was named, so these are OpenSSH's default files.
 	IdentityFiles     []string
 	DefaultIdentities bool
-	IdentitiesOnly    bool
+	// CertificateFiles are the CertificateFile entries, expanded.
+	CertificateFiles []string
+	IdentitiesOnly   bool
 	// ProxyJump is "" or the jump list as written (never "none").
 	ProxyJump Setting
 	// UserKnownHostsFiles and GlobalKnownHostsFiles are expanded; "none"
@@ -142,7 +144,7 @@ var refused = map[string]string{
 }
 
 // used are the keywords pgplay acts on; anything else is Ignored.
-var used = map[string]bool{"hostname": true, "port": true, "user": true, "identityfile": true,
+var used = map[string]bool{"hostname": true, "port": true, "user": true, "identityfile": true, "certificatefile": true,
 	"identitiesonly": true, "proxyjump": true, "userknownhostsfile": true, "globalknownhostsfile": true,
 	"stricthostkeychecking": true, "hashknownhosts": true, "connecttimeout": true,
 	"serveraliveinterval": true, "canonicalizehostname": true, "canonicaldomains": true,
@@ -839,6 +841,16 @@ func (st *state) result(host string) (*Result, error) {
 		for _, n := range []string{"id_rsa", "id_ecdsa", "id_ecdsa_sk", "id_ed25519", "id_ed25519_sk", "id_xmss", "id_dsa"} {
 			r.IdentityFiles = append(r.IdentityFiles, filepath.Join(st.q.Local.Home, ".ssh", n))
 		}
+	}
+	for _, f := range st.vals["certificatefile"] {
+		if strings.EqualFold(f, "none") {
+			continue
+		}
+		e, err := exp("certificatefile", f)
+		if err != nil {
+			return nil, err
+		}
+		r.CertificateFiles = append(r.CertificateFiles, e)
 	}
 	r.IdentitiesOnly = yes(st.first("identitiesonly"))
 	if pj := st.first("proxyjump"); pj != "" && !strings.EqualFold(pj, "none") {

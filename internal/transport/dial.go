@@ -89,12 +89,14 @@ func loadAuthKeys(s sshSettings) *authKeys {
 		fileSigners = append(fileSigners, sg)
 		fileNames = append(fileNames, f)
 	}
+	certs := loadCerts(s, a)
 	if a.agent != nil {
 		n := 0
 		for _, sg := range agentSigners {
 			if s.identitiesOnly && !filePubs[string(sg.PublicKey().Marshal())] {
 				continue
 			}
+			a.addCerts(sg, certs, seen)
 			if a.add(sg, seen) {
 				n++
 			}
@@ -106,10 +108,58 @@ func loadAuthKeys(s sshSettings) *authKeys {
 		a.offered = append(a.offered, fmt.Sprintf("ssh-agent (%d keys%s)", n, note))
 	}
 	for i, sg := range fileSigners {
+		a.addCerts(sg, certs, seen)
 		a.add(sg, seen)
 		a.offered = append(a.offered, fileNames[i])
 	}
 	return a
+}
+
+// loadCerts reads the user certificates to offer, as ssh finds them: the
+// CertificateFile entries, and KEY-cert.pub next to each key file.
+func loadCerts(s sshSettings, a *authKeys) []*ssh.Certificate {
+	var certs []*ssh.Certificate
+	read := func(f string, named bool) {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			if named {
+				a.skipped = append(a.skipped, fmt.Sprintf("certificate %s: %v", f, err))
+			}
+			return
+		}
+		pk, _, _, _, err := ssh.ParseAuthorizedKey(data)
+		cert, ok := pk.(*ssh.Certificate)
+		if err != nil || !ok {
+			a.skipped = append(a.skipped, fmt.Sprintf("certificate %s: not an OpenSSH certificate", f))
+			return
+		}
+		certs = append(certs, cert)
+	}
+	for _, f := range s.certFiles {
+		read(f, true)
+	}
+	for _, f := range s.keyFiles {
+		read(f+"-cert.pub", false)
+	}
+	return certs
+}
+
+// addCerts offers, before sg itself, each certificate of sg's key.
+func (a *authKeys) addCerts(sg ssh.Signer, certs []*ssh.Certificate, seen map[string]bool) {
+	key := string(sg.PublicKey().Marshal())
+	for _, c := range certs {
+		if string(c.Key.Marshal()) != key {
+			continue
+		}
+		cs, err := ssh.NewCertSigner(c, sg)
+		if err != nil {
+			a.skipped = append(a.skipped, fmt.Sprintf("certificate %s: %v", ssh.FingerprintSHA256(c.Key), err))
+			continue
+		}
+		if a.add(cs, seen) {
+			a.offered = append(a.offered, "certificate "+c.KeyId+" ("+ssh.FingerprintSHA256(c.Key)+")")
+		}
+	}
 }
 
 // dialSSH connects to s, through its jump hosts when it has any. It

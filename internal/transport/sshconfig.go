@@ -40,7 +40,8 @@ type sshSettings struct {
 	port             int
 	user             string
 	keyFiles         []string
-	defaultKeys      bool // keyFiles are OpenSSH's default files (none named)
+	defaultKeys      bool     // keyFiles are OpenSSH's default files (none named)
+	certFiles        []string // CertificateFile entries
 	identitiesOnly   bool
 	knownHosts       []string // the first one receives accepted keys
 	globalKnownHosts []string // read only
@@ -183,6 +184,7 @@ func (r resolver) resolve(host, user string, port int, keys []string, withJumps 
 		user:             res.User,
 		keyFiles:         res.IdentityFiles,
 		defaultKeys:      res.DefaultIdentities,
+		certFiles:        res.CertificateFiles,
 		identitiesOnly:   res.IdentitiesOnly,
 		knownHosts:       res.UserKnownHostsFiles,
 		globalKnownHosts: res.GlobalKnownHostsFiles,

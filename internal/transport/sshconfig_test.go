@@ -456,3 +456,76 @@ func TestHostKeyPolicyAsOpenSSH(t *testing.T) {
 		}
 	}
 }
+
+// User certificates, as ssh finds them: KEY-cert.pub next to the key
+// file, or a CertificateFile; the key itself is not in authorized_keys,
+// only its CA is trusted.
+func TestUserCertificate(t *testing.T) {
+	dir := t.TempDir()
+	_, caPriv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := ssh.NewSignerFromKey(caPriv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile := filepath.Join(dir, "ca.pub")
+	writeConfig(t, caFile, string(ssh.MarshalAuthorizedKey(ca.PublicKey())))
+	s := sshtest.Start(t, sshtest.WithConfig("TrustedUserCAKeys "+caFile))
+	t.Setenv("SSH_AUTH_SOCK", "")
+
+	_, userPriv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemBlock, err := ssh.MarshalPrivateKey(userPriv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(dir, "id_user")
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(pemBlock), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	userPub, err := ssh.NewPublicKey(userPriv.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert := &ssh.Certificate{Key: userPub, CertType: ssh.UserCert, KeyId: "pgplay-test", ValidPrincipals: []string{s.User},
+		ValidBefore: ssh.CertTimeInfinity, Permissions: ssh.Permissions{Extensions: map[string]string{"permit-pty": ""}}}
+	if err := cert.SignCert(rand.Reader, ca); err != nil {
+		t.Fatal(err)
+	}
+	certText := string(ssh.MarshalAuthorizedKey(cert))
+
+	connect := func(t *testing.T, extra string) error {
+		conf := filepath.Join(t.TempDir(), "ssh_config")
+		writeConfig(t, conf, fmt.Sprintf("Host 127.0.0.1\n  User %s\n  Port %d\n  IdentityFile %s\n  UserKnownHostsFile %s\n%s",
+			s.User, s.Port, keyFile, s.KnownHostsFile, extra))
+		var log debugLog
+		_, err := newPool(t).Target(testCtx(t), transport.Config{Name: "node1", Addr: "127.0.0.1", SSHConfigFile: conf,
+			LocalUser: testUser(t), Debug: log.add}, "")
+		if err == nil && !strings.Contains(log.String(), "certificate pgplay-test") {
+			t.Errorf("-vvv does not show the certificate offered:\n%s", log.String())
+		}
+		return err
+	}
+	t.Run("no certificate", func(t *testing.T) {
+		if err := connect(t, ""); err == nil || !strings.Contains(err.Error(), "authentication failed") {
+			t.Fatalf("err %v, want authentication refused (the key alone is not authorized)", err)
+		}
+	})
+	t.Run("CertificateFile", func(t *testing.T) {
+		cf := filepath.Join(t.TempDir(), "my-cert.pub")
+		writeConfig(t, cf, certText)
+		if err := connect(t, "  CertificateFile "+cf+"\n"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("KEY-cert.pub", func(t *testing.T) {
+		writeConfig(t, keyFile+"-cert.pub", certText)
+		if err := connect(t, ""); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
