@@ -392,8 +392,8 @@ func (st *state) line(l line, system bool, active *bool) error {
 	if l.key == "proxyjump" && st.first("proxycommand") != "" {
 		return nil // ProxyCommand none came first
 	}
-	if !used[l.key] {
-		st.ignored = append(st.ignored, l.pos()+": "+l.name)
+	if ig := l.pos() + ": " + l.name; !used[l.key] && !slices.Contains(st.ignored, ig) {
+		st.ignored = append(st.ignored, ig) // once, though the final pass reads it again
 	}
 	st.set(l.key, l.args, l.pos())
 	return nil
