@@ -154,10 +154,8 @@ var used = map[string]bool{"hostname": true, "port": true, "user": true, "identi
 // known are the keywords OpenSSH's ssh accepts (readconf.c, through 10.x,
 // with Debian's GSSAPI and Apple's UseKeychain additions); any other is
 // refused, as ssh refuses it, unless IgnoreUnknown names it.
-var known = map[string]bool{}
-
-func init() {
-	for _, k := range strings.Fields(`protocol cipher fallbacktorsh globalknownhostsfile2 rhostsauthentication
+// It is read only.
+var known = keywordSet(`protocol cipher fallbacktorsh globalknownhostsfile2 rhostsauthentication
 		userknownhostsfile2 useroaming usersh useprivilegedport afstokenpassing kerberosauthentication
 		kerberostgtpassing rsaauthentication rhostsrsaauthentication compressionlevel gssapiauthentication
 		gssapidelegatecredentials gssapikeyexchange gssapiclientidentity gssapiserveridentity
@@ -181,9 +179,15 @@ func init() {
 		hostbasedkeytypes pubkeyacceptedalgorithms pubkeyacceptedkeytypes ignoreunknown proxyjump
 		securitykeyprovider knownhostscommand requiredrsasize enableescapecommandline channeltimeout
 		obscurekeystroketiming tag refuseconnection warnweakcrypto pubkeyauthoptions versionaddendum
-		usekeychain`) {
-		known[k] = true
+		usekeychain`)
+
+// keywordSet makes a set of the blank-separated words of s.
+func keywordSet(s string) map[string]bool {
+	set := map[string]bool{}
+	for _, k := range strings.Fields(s) {
+		set[k] = true
 	}
+	return set
 }
 
 // state is one resolution in progress.
@@ -200,7 +204,6 @@ type state struct {
 	ignored  []string
 	read     []string
 	depth    int
-	execDone map[string]bool
 }
 
 // Resolve reads q.Files and returns the settings for q.Host.
@@ -211,8 +214,7 @@ func Resolve(ctx context.Context, q Query) (*Result, error) {
 	if q.ExecTimeout <= 0 {
 		q.ExecTimeout = 10 * time.Second
 	}
-	st := &state{ctx: ctx, q: q, host: q.Host, vals: map[string][]string{}, from: map[string]string{},
-		execDone: map[string]bool{}}
+	st := &state{ctx: ctx, q: q, host: q.Host, vals: map[string][]string{}, from: map[string]string{}}
 	if q.User != "" {
 		st.set("user", []string{q.User}, "")
 	}
