@@ -68,6 +68,7 @@ func TestBadConfigErrors(t *testing.T) {
 		{"include loop", "Include FILE\n", 0, sshconfig.Query{}, "", "too many nested Include directives"},
 		{"unterminated quote", "IdentityFile \"~/my key\n", 0, sshconfig.Query{}, ":1", "unterminated \" quote"},
 		{"proxycommand", "Host h\n  ProxyCommand nc %h %p\n", 0, sshconfig.Query{}, ":2", "ProxyCommand nc %h %p applies to h: pgplay dials hosts itself"},
+		{"revokedhostkeys", "RevokedHostKeys ~/.ssh/revoked\n", 0, sshconfig.Query{}, ":1", "RevokedHostKeys ~/.ssh/revoked applies to h: pgplay cannot read RevokedHostKeys files"},
 		{"unknown token", "IdentityFile ~/.ssh/%k\n", 0, sshconfig.Query{}, ":1", "token %k is not supported"},
 		{"lone percent", "UserKnownHostsFile ~/kh%\n", 0, sshconfig.Query{}, ":1", "a lone % at the end"},
 		{"exec from a group-writable file", "Match exec true\n  User x\n", 0o620, sshconfig.Query{}, ":1", "writable by group or others"},
@@ -105,6 +106,7 @@ Host h
   ProxyJump j1
   ProxyCommand nc %h %p
   HostKeyAlias none
+  RevokedHostKeys none
 Match host nomatch exec "touch `+marker+`"
   User never
 Host *

@@ -9,8 +9,8 @@
 //
 // It implements the keywords pgplay acts on (see Result); other OpenSSH
 // keywords are read and reported as ignored (Result.Ignored), and
-// ProxyCommand, whose meaning pgplay cannot honour, is an error naming
-// file:line when it applies, never dropped silently.
+// ProxyCommand and RevokedHostKeys, whose meaning pgplay cannot honour,
+// are an error naming file:line when they apply, never dropped silently.
 package sshconfig
 
 import (
@@ -140,7 +140,8 @@ var multi = map[string]bool{"identityfile": true, "certificatefile": true, "loca
 // refused are keywords pgplay cannot honour: connecting while ignoring
 // them would connect somewhere else, or check another key.
 var refused = map[string]string{
-	"proxycommand": "pgplay dials hosts itself and cannot run a ProxyCommand; use ProxyJump (a jump host reached over SSH), or set ProxyCommand none for this host",
+	"proxycommand":    "pgplay dials hosts itself and cannot run a ProxyCommand; use ProxyJump (a jump host reached over SSH), or set ProxyCommand none for this host",
+	"revokedhostkeys": "pgplay cannot read RevokedHostKeys files and will not connect as if no key were revoked; mark revoked keys with @revoked lines in known_hosts instead, or set RevokedHostKeys none for this host",
 }
 
 // used are the keywords pgplay acts on; anything else is Ignored.
@@ -149,7 +150,7 @@ var used = map[string]bool{"hostname": true, "port": true, "user": true, "identi
 	"stricthostkeychecking": true, "hashknownhosts": true, "connecttimeout": true,
 	"serveraliveinterval": true, "canonicalizehostname": true, "canonicaldomains": true,
 	"canonicalizemaxdots": true, "canonicalizefallbacklocal": true, "proxycommand": true, "hostkeyalias": true,
-	"ignoreunknown": true}
+	"ignoreunknown": true, "revokedhostkeys": true}
 
 // known are the keywords OpenSSH's ssh accepts (readconf.c, through 10.x,
 // with Debian's GSSAPI and Apple's UseKeychain additions); any other is
@@ -403,7 +404,7 @@ func (st *state) line(l line, system bool, active *bool) error {
 
 // keyName is a keyword as ssh_config(5) spells it, for messages.
 func keyName(k string) string {
-	names := map[string]string{"proxycommand": "ProxyCommand", "hostkeyalias": "HostKeyAlias",
+	names := map[string]string{"proxycommand": "ProxyCommand", "hostkeyalias": "HostKeyAlias", "revokedhostkeys": "RevokedHostKeys",
 		"hostname": "HostName", "port": "Port", "user": "User", "identityfile": "IdentityFile",
 		"proxyjump": "ProxyJump", "stricthostkeychecking": "StrictHostKeyChecking",
 		"userknownhostsfile": "UserKnownHostsFile", "connecttimeout": "ConnectTimeout",
@@ -424,7 +425,7 @@ func check(l line) error {
 		return nil
 	}
 	switch l.key {
-	case "hostname", "user", "identityfile", "proxyjump", "proxycommand", "hostkeyalias":
+	case "hostname", "user", "identityfile", "proxyjump", "proxycommand", "hostkeyalias", "revokedhostkeys":
 		return need(1)
 	case "port":
 		if err := need(1); err != nil {
