@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/pgplay/pgplay/internal/playbook"
+	"github.com/pgplay/pgplay/internal/report"
 	"github.com/pgplay/pgplay/internal/transport"
 	"github.com/pgplay/pgplay/modules"
 )
@@ -231,6 +232,12 @@ func (r *Runner) connConfig(name string, vars map[string]any) (transport.Config,
 	cfg, err := transport.ConfigFromVars(name, vars)
 	cfg.AcceptNewHostKeys = r.opt.AcceptNewHostKeys
 	cfg.ConnectTimeout = r.opt.ConnectTimeout
+	if r.opt.Verbosity >= 3 {
+		// -vvv: how the connection is made, as ssh -vvv tells it.
+		cfg.Debug = func(msg string) {
+			r.emit(report.Event{Kind: report.Progress, Host: name, Msg: "<" + name + "> " + msg})
+		}
+	}
 	return cfg, err
 }
 

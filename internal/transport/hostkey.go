@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -15,9 +16,11 @@ import (
 	xknownhosts "golang.org/x/crypto/ssh/knownhosts"
 )
 
-// hostKeyChecker checks a server's host key against known_hosts files:
-// strict by default; with acceptNew an unknown host's key is appended to
-// the first file; a changed key is always refused.
+// hostKeyChecker checks a server's host key against known_hosts files
+// (the user's, then the global ones): strict by default; under
+// accept-new (or StrictHostKeyChecking no) an unknown host's key is
+// appended to the first user file, hashed when HashKnownHosts says so; a
+// changed key is always refused.
 type hostKeyChecker struct {
 	s       sshSettings
 	db      *knownhosts.HostKeyDB
@@ -30,7 +33,7 @@ type hostKeyChecker struct {
 
 func newHostKeyChecker(s sshSettings, writeMu *sync.Mutex) (*hostKeyChecker, error) {
 	var existing []string
-	for _, f := range s.knownHosts {
+	for _, f := range append(append([]string(nil), s.knownHosts...), s.globalKnownHosts...) {
 		_, err := os.Stat(f)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
@@ -82,20 +85,30 @@ func (k *hostKeyChecker) explain(hostname string, key ssh.PublicKey, err error) 
 		return fmt.Errorf(
 			"WARNING: HOST KEY OF %s HAS CHANGED: it offered %s but known_hosts holds %s. "+
 				"Someone may be intercepting the connection (man-in-the-middle attack), or the host was reinstalled. "+
-				"pgplay refuses to connect, even with --accept-new-host-keys. If the change is expected, verify the new key "+
+				"pgplay refuses to connect, even with --accept-new-host-keys or StrictHostKeyChecking no. If the change is expected, verify the new key "+
 				"with the host's administrator, remove the old one (ssh-keygen -R '%s' -f %s) and connect again",
 			hostname, fp, strings.Join(known, ", "), knownhosts.Normalize(hostname), keyErr.Want[0].Filename)
 	case errors.As(err, &keyErr):
-		if k.s.acceptNew {
+		if k.s.policy == policyAcceptNew || k.s.policy == policyNo {
 			if werr := k.appendKey(file, hostname, key); werr != nil {
-				return fmt.Errorf("accept new host key %s of %s: %w", fp, hostname, werr)
+				return fmt.Errorf("accept new host key %s of %s (%s): %w", fp, hostname, k.s.policyFrom, werr)
 			}
+			k.s.debugf("host key %s of %s was unknown: added to %s (%s)", fp, hostname, file, k.s.policyFrom)
 			return nil
 		}
+		ask := ""
+		if strings.HasPrefix(k.s.policyFrom, "StrictHostKeyChecking ask") {
+			ask = " (a pgplay run cannot ask, so ask refuses as ssh -o BatchMode=yes does)"
+		}
+		scan := fmt.Sprintf("ssh-keyscan -p %s %s >> %s", port, host, file)
+		if k.s.hostKeyAlias != "" {
+			// The key is looked up under the alias: record it so.
+			scan = fmt.Sprintf("ssh-keyscan -p %d %s | sed 's/^[^ ]*/%s/' >> %s", k.s.port, k.s.addr, knownhosts.Normalize(hostname), file)
+		}
 		return fmt.Errorf(
-			"unknown host key for %s: %s is not in %s. After verifying this fingerprint with the host's administrator, "+
-				"add the key with `ssh-keyscan -p %s %s >> %s`, or run with --accept-new-host-keys to trust it on first use",
-			hostname, fp, strings.Join(k.s.knownHosts, ", "), port, host, file)
+			"unknown host key for %s: %s is not in %s; refused under %s%s. After verifying this fingerprint with the host's administrator, "+
+				"add the key with `%s`, or run with --accept-new-host-keys (or StrictHostKeyChecking accept-new in ssh_config) to trust it on first use",
+			hostname, fp, strings.Join(k.s.knownHosts, ", "), k.s.policyFrom, ask, scan)
 	}
 	return fmt.Errorf("check host key of %s: %w", hostname, err)
 }
@@ -112,7 +125,12 @@ func (k *hostKeyChecker) appendKey(file, hostname string, key ssh.PublicKey) err
 	if err != nil {
 		return err
 	}
-	if _, err := fmt.Fprintln(f, knownhosts.Line([]string{hostname}, key)); err != nil {
+	line := knownhosts.Line([]string{hostname}, key)
+	if k.s.hashKnownHosts {
+		line = xknownhosts.HashHostname(knownhosts.Normalize(hostname)) + " " + key.Type() + " " +
+			base64.StdEncoding.EncodeToString(key.Marshal())
+	}
+	if _, err := fmt.Fprintln(f, line); err != nil {
 		f.Close()
 		return err
 	}

@@ -6,34 +6,56 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/pgplay/pgplay/internal/sshconfig"
 )
 
 // Config says how to reach one host. The runner builds it from inventory
 // variables (ssh_host/ansible_host, ssh_port, ssh_user, ssh_key, connection).
+//
+// The ssh_config files are applied as `ssh [-l User] [-p Port] [-i
+// KeyFiles] HOST` would apply them, HOST being Addr when set, else Name:
+// the host argument Ansible gives ssh (ansible_host, else the inventory
+// name).
 type Config struct {
-	// Name is the inventory host name (used in messages and as the
-	// ~/.ssh/config Host to match).
+	// Name is the inventory host name: used in messages, and the host
+	// argument for ssh_config when Addr is empty.
 	Name string
 	// Local runs on the controller without SSH (connection: local).
 	Local bool
-	// Addr is the address or name to connect to; defaults to Name (after
-	// ~/.ssh/config HostName).
+	// Addr is the host argument (ssh_host / ansible_host): ssh_config
+	// Host patterns match it, and it is dialed unless a HostName applies.
 	Addr string
-	// Port defaults to ~/.ssh/config Port, then 22.
+	// Port wins over ssh_config's Port; default 22.
 	Port int
-	// User defaults to ~/.ssh/config User, then the current user.
+	// User wins over ssh_config's User (and Match user sees it); default
+	// the controller's user.
 	User string
-	// KeyFiles are private key files to offer (after the ssh-agent's keys).
+	// KeyFiles are private key files to offer (after the ssh-agent's
+	// keys), before ssh_config's IdentityFile entries.
 	KeyFiles []string
-	// KnownHostsFiles override ~/.ssh/config UserKnownHostsFile and
+	// KnownHostsFiles override ssh_config's UserKnownHostsFile and
 	// ~/.ssh/known_hosts.
 	KnownHostsFiles []string
-	// SSHConfigFile overrides ~/.ssh/config ("none" disables it).
+	// SSHConfigFile replaces ~/.ssh/config and /etc/ssh/ssh_config, like
+	// ssh -F ("none": no file).
 	SSHConfigFile string
+	// SystemSSHConfig is the system-wide file read after ~/.ssh/config
+	// when SSHConfigFile is empty (default /etc/ssh/ssh_config; "none":
+	// none).
+	SystemSSHConfig string
+	// LocalUser is the controller's user whose passwd entry gives ~, %d,
+	// %u and ~/.ssh (default: the user running pgplay; $HOME is not used,
+	// as in OpenSSH).
+	LocalUser *sshconfig.LocalUser
 	// AcceptNewHostKeys appends unknown host keys to the first known_hosts
-	// file (like StrictHostKeyChecking=accept-new); a changed key is always
-	// refused.
+	// file (like StrictHostKeyChecking=accept-new, which ssh_config may
+	// also set); a changed key is always refused.
 	AcceptNewHostKeys bool
+	// Debug, when set, receives a line for each step of connecting (the
+	// address, user, ssh_config blocks applied, keys offered, jump hosts,
+	// known_hosts files): pgplay -vvv.
+	Debug func(msg string)
 	// ConnectTimeout bounds dial + handshake (default 10s).
 	ConnectTimeout time.Duration
 	// KeepAlive is the interval of keepalive requests (default 15s).
@@ -128,7 +150,7 @@ func (p *Pool) open(ctx context.Context, cfg Config) (backend, error) {
 	if cfg.Local {
 		return newLocalHost(cfg.Name, &p.stats), nil
 	}
-	s, err := resolveSettings(cfg)
+	s, err := resolveSettings(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
