@@ -43,7 +43,7 @@ var ansibleFlags = func() map[string]string {
 		"--step")
 	add("pgplay keeps no fact cache: facts are gathered afresh in each run",
 		"--flush-cache")
-	add("pgplay has no ad-hoc mode yet (ansible HOSTS -m MODULE -a ARGS): put the task in a small playbook and `pgplay run` it",
+	add("ad-hoc runs (ansible HOSTS -m MODULE -a ARGS) are `pgplay exec HOSTS -i INVENTORY -m MODULE -a ARGS`",
 		"--module-name", "-m", "--args", "-a")
 	return m
 }()

@@ -94,10 +94,10 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newRunCmd(), newRoleCmd(), newVersionCmd(), newDocCmd(), newInitCmd(), newLabCmd(), newStatusCmd(), newVaultCmd())
+	root.AddCommand(newRunCmd(), newRoleCmd(), newExecCmd(), newVersionCmd(), newDocCmd(), newInitCmd(), newLabCmd(), newStatusCmd(), newVaultCmd())
 	// --version on pgplay and on run (ansible-playbook --version), as the
 	// version command prints it.
-	for _, c := range []*cobra.Command{root, findCmd(root, "run"), findCmd(root, "role")} {
+	for _, c := range []*cobra.Command{root, findCmd(root, "run"), findCmd(root, "role"), findCmd(root, "exec")} {
 		c.Version = versionLine()
 		c.SetVersionTemplate(versionText() + "\n")
 		c.Flags().Bool("version", false, "print pgplay's version and the commit it was built from, and exit")
