@@ -55,6 +55,11 @@ type runFlags struct {
 	listTags    bool
 	syntaxCheck bool
 
+	askBecomePass bool // -K: ask for the sudo password on the terminal
+
+	startAt string // --start-at-task
+	step    bool   // --step: ask before each task on the terminal
+
 	// adhoc selects `pgplay exec`'s output: one block per host as the
 	// ansible command prints it (oneLine: one line per host).
 	adhoc   bool
@@ -81,6 +86,8 @@ func (f *runFlags) register(cmd *cobra.Command) {
 	fl.BoolVar(&f.listTasks, "list-tasks", false, "list the tasks that would run (after --tags/--skip-tags) and exit; -i not needed")
 	fl.BoolVar(&f.listTags, "list-tags", false, "list each play's tags and exit; -i not needed")
 	fl.BoolVar(&f.syntaxCheck, "syntax-check", false, "check the playbook and exit (with -i, also host patterns and templates); does not connect")
+	fl.StringVar(&f.startAt, "start-at-task", "", "leave out the tasks before the first one named so (NAME, 'ROLE : NAME' or a glob; --list-tasks shows names)")
+	fl.BoolVar(&f.step, "step", false, "ask on the terminal before each task: (y)es, (n)o, (c)ontinue without asking")
 }
 
 // registerCommon adds the flags every command that runs tasks takes
@@ -102,6 +109,7 @@ func (f *runFlags) registerCommon(cmd *cobra.Command) {
 	fl.StringVarP(&f.user, "user", "u", "", "SSH login user for hosts whose inventory sets no ssh_user/ansible_user")
 	fl.StringVar(&f.privateKey, "private-key", "", "SSH private key file for hosts whose inventory sets no ssh_key/ansible_ssh_private_key_file (alias --key-file)")
 	fl.StringVar(&f.becomeUser, "become-user", "", "user to become (sudo -u) in plays that set no become_user (default root)")
+	fl.BoolVarP(&f.askBecomePass, "ask-become-pass", "K", false, "ask on the terminal for the sudo password, for hosts where sudo wants one")
 	fl.SetNormalizeFunc(ansibleAliases)
 }
 
@@ -243,6 +251,14 @@ func execute(cmd *cobra.Command, f *runFlags, pb *playbook.Playbook, src *conten
 			}
 		}
 	}
+	var step func(string) runner.StepAnswer
+	if f.step && !f.inspecting() {
+		tty, err := terminalIn(cmd)
+		if err != nil {
+			return withCode(exitOptions, fmt.Errorf("--step asks before each task on a terminal, and %w\n  hint: run it in a terminal, or choose the tasks with --start-at-task, --tags or --skip-tags (--list-tasks shows them)", err))
+		}
+		step = stepPrompter(tty, cmd.ErrOrStderr())
+	}
 	limit, err := expandLimit(f.limit)
 	if err != nil {
 		return withCode(exitOptions, err)
@@ -278,14 +294,23 @@ func execute(cmd *cobra.Command, f *runFlags, pb *playbook.Playbook, src *conten
 	default:
 		sink = report.NewHuman(out, report.UseColor(out), f.verbose)
 	}
+	var becomePass string
+	if f.askBecomePass && !f.inspecting() {
+		if becomePass, err = askBecomePassword(cmd); err != nil {
+			return err
+		}
+	}
 	r := runner.New(runner.Options{
 		Inventory: inv, Source: src, Limit: limit, Tags: f.tags, SkipTags: f.skipTags,
 		ExtraVars: extra, Check: f.check, Diff: f.diff, Forks: f.forks, Verbosity: f.verbose, ForceHandlers: f.forceHandlers,
 		Sink: sink, Redactor: red, AcceptNewHostKeys: f.acceptNew, ConnectTimeout: f.connectTimeout,
+		StartAtTask: f.startAt, Step: step, BecomePassword: becomePass,
 	})
 	if err := r.Prepare(pb); err != nil {
 		code := exitParse
-		if strings.HasPrefix(err.Error(), "--limit") {
+		if strings.HasPrefix(err.Error(), "--start-at-task") {
+			code = exitOptions
+		} else if strings.HasPrefix(err.Error(), "--limit") {
 			code = exitOptions
 			err = fmt.Errorf("%w\n  hint: --limit takes hosts or groups of the inventory, or a pattern: node1, 'db:!node3'", err)
 		}

@@ -74,6 +74,9 @@ func (pr *playRun) runTask(ctx context.Context, t *playbook.Task, hosts []*hostS
 	if !in.handler && !r.selected(tags) {
 		return nil
 	}
+	if !in.handler && !r.reachedStart(t, in) {
+		return nil
+	}
 	if t.Module == "meta" {
 		return pr.meta(ctx, t, hosts, in)
 	}
@@ -96,6 +99,15 @@ func (pr *playRun) runTask(ctx context.Context, t *playbook.Task, hosts []*hostS
 	kind := report.TaskStart
 	if in.handler {
 		kind = report.HandlerRun
+	}
+	if !in.handler {
+		label := name
+		if roleName != "" {
+			label = roleName + " : " + name
+		}
+		if !r.stepAllows(label) {
+			return nil
+		}
 	}
 	r.emit(report.Event{Kind: kind, Play: pr.play.Name, Task: name, Role: roleName, Where: t.Pos.String()})
 

@@ -230,6 +230,7 @@ func hasTemplate(x any) bool {
 func (r *Runner) connConfig(name string, vars map[string]any) (transport.Config, error) {
 	cfg, err := transport.ConfigFromVars(name, vars)
 	cfg.AcceptNewHostKeys = r.opt.AcceptNewHostKeys
+	cfg.BecomePassword = r.opt.BecomePassword
 	cfg.ConnectTimeout = r.opt.ConnectTimeout
 	return cfg, err
 }
