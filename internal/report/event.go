@@ -8,6 +8,12 @@ import (
 	"time"
 )
 
+// SchemaVersion is the version of the JSON events' shape
+// (docs/json-events.md), given on the run_start and error events. It
+// changes when a field is removed or changes meaning, not when one is
+// added.
+const SchemaVersion = 1
+
 // Kind names an event.
 type Kind string
 
@@ -68,6 +74,13 @@ type Event struct {
 	Diffs  []Diff         `json:"diffs,omitempty"`
 	// Check says the run is in check mode (so changes were not made).
 	Check bool `json:"check,omitempty"`
+
+	// Schema is SchemaVersion on run_start and error events.
+	Schema int `json:"schema,omitempty"`
+	// Hint says what to do about an error event's Msg; ExitCode is the
+	// exit code pgplay ends with, on an error that ends the run.
+	Hint     string `json:"hint,omitempty"`
+	ExitCode int    `json:"exit_code,omitempty"`
 
 	Stats    map[string]*Stats `json:"stats,omitempty"`
 	Hosts    []string          `json:"hosts,omitempty"` // host order for the recap

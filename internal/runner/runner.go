@@ -250,7 +250,7 @@ func (r *Runner) Run(ctx context.Context, pb *playbook.Playbook) *Outcome {
 	ctx = execCtx
 	r.forks = newWorkers(r.opt.Forks)
 	defer r.forks.close()
-	r.emit(report.Event{Kind: report.RunStart, Msg: pb.File})
+	r.emit(report.Event{Kind: report.RunStart, Msg: pb.File, Schema: report.SchemaVersion})
 	out := &Outcome{}
 	for _, p := range pb.Plays {
 		if r.stopped() {
