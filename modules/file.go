@@ -10,6 +10,7 @@ import (
 func init() {
 	Register(Spec{
 		Name:    "file",
+		Returns: "path, state: the path and its state after the task",
 		Purpose: "Make a path a directory, an empty file, a symlink, or absent; set its mode and ownership.",
 		Example: "- file:\n    path: /var/lib/postgresql/15/archive\n    state: directory\n    owner: postgres\n    group: postgres\n    mode: \"0700\"",
 		New:     func() Module { return &File{} },

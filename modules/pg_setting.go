@@ -14,6 +14,7 @@ import (
 func init() {
 	Register(Spec{
 		Name:    "pg_setting",
+		Returns: "name, state, value: the setting and its value after the task\nrestart_pending: the new value needs a restart of PostgreSQL",
 		Purpose: "Set or reset a server setting with ALTER SYSTEM and reload; reports restart_pending.",
 		Example: "- pg_setting:\n    name: synchronous_standby_names\n    value: FIRST 1 (node2, node3)",
 		New:     func() Module { return &PGSetting{} },

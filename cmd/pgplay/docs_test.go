@@ -42,8 +42,27 @@ func TestDocCommand(t *testing.T) {
 		t.Errorf("doc copy: exit %d\n%s", code, out)
 	}
 	code, _, errs := cli(t, "doc", "copyy")
-	if code != 5 || !strings.Contains(errs, "no module") {
-		t.Errorf("doc of an unknown module: exit %d %s", code, errs)
+	if code != 5 || !strings.Contains(errs, "no module") || !strings.Contains(errs, `did you mean "copy"?`) {
+		t.Errorf("doc of a misspelled module: exit %d %s", code, errs)
+	}
+	code, _, errs = cli(t, "doc", "systemd")
+	if code != 5 || !strings.Contains(errs, "use `service`") {
+		t.Errorf("doc of an Ansible module pgplay names differently: exit %d %s", code, errs)
+	}
+	// Ansible's fully qualified names are aliases.
+	code, out, _ = cli(t, "doc", "ansible.builtin.copy")
+	if code != 0 || !strings.HasPrefix(out, "copy: ") {
+		t.Errorf("doc ansible.builtin.copy: exit %d\n%s", code, out)
+	}
+	// Return values: the common ones and the module's own; setup lists
+	// the facts instead of an empty argument table.
+	code, out, _ = cli(t, "doc", "command")
+	if code != 0 || !strings.Contains(out, "Returns (the registered result") || !strings.Contains(out, "  changed: ") || !strings.Contains(out, "  rc: ") || !strings.Contains(out, "stdout_lines") {
+		t.Errorf("doc command: no return values\n%s", out)
+	}
+	code, out, _ = cli(t, "doc", "setup")
+	if code != 0 || !strings.Contains(out, "Arguments: none") || strings.Contains(out, "NAME") || !strings.Contains(out, "facts.os.id") || !strings.Contains(out, "facts.default_ipv4") {
+		t.Errorf("doc setup: want no empty table and the facts\n%s", out)
 	}
 }
 
