@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -72,6 +73,12 @@ func TestExecModules(t *testing.T) {
 	code, out, errs = cli(t, "exec", "a", "-i", l.inv, "-m", "stat", "-a", "path="+target)
 	if code != 0 || !strings.Contains(out, "a | SUCCESS => {") || !strings.Contains(out, `"exists": true`) {
 		t.Errorf("stat: exit %d\n%s\n%s", code, out, errs)
+	}
+
+	// --diff shows the change of a file, as in a run.
+	code, out, errs = cli(t, "exec", "a", "-i", l.inv, "-m", "copy", "-a", "content='new\n' dest={{ .root }}/conf", "--diff")
+	if code != 0 || !strings.Contains(out, "+new") || !strings.Contains(out, "a | CHANGED =>") {
+		t.Errorf("copy --diff: exit %d\n%s\n%s", code, out, errs)
 	}
 
 	code, out, errs = cli(t, "exec", "a", "-i", l.inv, "-a", "echo {{ .db_password }}", "--output", "json")
@@ -165,5 +172,21 @@ func TestAnsibleModuleNamesPointAtPgplays(t *testing.T) {
 				t.Errorf("%s: stderr lacks %q:\n%s", c.module, w, errs)
 			}
 		}
+	}
+}
+
+// -b and --become-user run the module as another user, as ansible's.
+func TestExecBecome(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("become tests need root (sudo to nobody); CI runs as root")
+	}
+	l := newLab(t, []string{"a"}, "")
+	code, out, errs := cli(t, "exec", "a", "-i", l.inv, "-a", "id -un", "-b", "--become-user", "nobody")
+	if code != 0 || !strings.Contains(out, "a | CHANGED | rc=0 >>\nnobody\n") {
+		t.Errorf("-b --become-user nobody: exit %d\n%s\n%s", code, out, errs)
+	}
+	code, out, errs = cli(t, "exec", "a", "-i", l.inv, "-a", "id -un", "--become-user", "nobody")
+	if code != 0 || strings.Contains(out, "nobody") {
+		t.Errorf("--become-user without -b became: exit %d\n%s\n%s", code, out, errs)
 	}
 }
