@@ -99,7 +99,15 @@ type Stats struct {
 	Skipped     int `json:"skipped"`
 	Rescued     int `json:"rescued"`
 	Ignored     int `json:"ignored"`
+	// IgnoredChanged counts the ignored failures whose result says it
+	// changed something (a command that ran and failed): Ansible's recap
+	// counts those in changed= as well (RecapChanged).
+	IgnoredChanged int `json:"-"`
 }
+
+// RecapChanged is the recap's changed= as ansible-playbook counts it:
+// the changed results and the ignored failures that changed something.
+func (s Stats) RecapChanged() int { return s.Changed + s.IgnoredChanged }
 
 // RecapOK is the recap's ok= as ansible-playbook counts it: every task
 // result that neither failed nor was skipped, the changed ones and the
@@ -108,11 +116,12 @@ type Stats struct {
 func (s Stats) RecapOK() int { return s.OK + s.Changed + s.Ignored }
 
 // MarshalJSON writes the counters as the recap shows them: "ok" is
-// RecapOK, as in Ansible's JSON callback.
+// RecapOK and "changed" RecapChanged, as in Ansible's JSON callback.
 func (s Stats) MarshalJSON() ([]byte, error) {
 	type counters Stats // without this method
 	c := counters(s)
 	c.OK = s.RecapOK()
+	c.Changed = s.RecapChanged()
 	return json.Marshal(c)
 }
 

@@ -605,6 +605,9 @@ func (pr *playRun) finish(h *hostState, ev report.Event, tc *taskCtx, res *modul
 		h.stats.Failed++
 	case ignored:
 		h.stats.Ignored++
+		if res.Changed {
+			h.stats.IgnoredChanged++
+		}
 	case res.Skipped:
 		h.stats.Skipped++
 	case res.Changed:
