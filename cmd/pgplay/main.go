@@ -145,6 +145,7 @@ func newRootCmd() *cobra.Command {
 		c.Flags().Bool("version", false, "print pgplay's version and the commit it was built from, and exit")
 	}
 	root.SetFlagErrorFunc(flagError)
+	registerCompletions(root)
 	return root
 }
 
