@@ -11,7 +11,7 @@ import (
 func TestCompletion(t *testing.T) {
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{
-		"inv.yaml": "all:\n  children:\n    db:\n      hosts:\n        node1: {}\n        node2: {}\n",
+		"inv.yaml":  "all:\n  children:\n    db:\n      hosts:\n        node1: {}\n        node2: {}\n",
 		"play.yaml": "- hosts: all\n  tags: [deploy]\n  tasks:\n    - command: ls\n      tags: [alpha, beta]\n    - block:\n        - command: ls\n          tags: [inblock]\n",
 	})
 	inv, pb := filepath.Join(dir, "inv.yaml"), filepath.Join(dir, "play.yaml")
