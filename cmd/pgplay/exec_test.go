@@ -66,6 +66,11 @@ func TestExecModules(t *testing.T) {
 	if exists(target) {
 		t.Errorf("--check created %s", target)
 	}
+	// A command in check mode does not run: the block says what would.
+	code, out, errs = cli(t, "exec", "a", "-i", l.inv, "-a", "touch {{ .root }}/touched", "--check")
+	if code != 0 || !strings.Contains(out, "a | CHANGED | rc=0 >>\nwould run: touch "+target+"\n") || exists(target) {
+		t.Errorf("command --check: exit %d\n%s\n%s", code, out, errs)
+	}
 	code, out, errs = cli(t, "exec", "a", "-i", l.inv, "-m", "file", "-a", `{"path": "{{ .root }}/{{ .name }}", "state": "touch"}`, "-e", "name=touched")
 	if code != 0 || !strings.Contains(out, "a | CHANGED => {\n") || !exists(target) {
 		t.Errorf("file with a JSON -a and -e: exit %d\n%s\n%s", code, out, errs)
