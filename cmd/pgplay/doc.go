@@ -17,14 +17,32 @@ import (
 
 func newDocCmd() *cobra.Command {
 	var markdown bool
+	var kind string
 	cmd := &cobra.Command{
 		Use:   "doc [MODULE]",
-		Short: "List modules, or show a module's arguments and an example",
-		Args:  cobra.MaximumNArgs(1),
+		Short: "List modules, or show a module's arguments, return values and an example",
+		Example: `  pgplay doc                 # the modules
+  pgplay doc template        # one module (ansible.builtin.template works too)
+  pgplay doc -t keyword      # play and task keywords (pgplay doc -t keyword when)
+  pgplay doc -t function     # template functions`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			w := cmd.OutOrStdout()
 			if markdown {
 				return writeModulesMarkdown(w)
+			}
+			switch kind {
+			case "module":
+			case "keyword":
+				name := ""
+				if len(args) == 1 {
+					name = args[0]
+				}
+				return writeKeywords(w, name)
+			case "function":
+				return writeFunctions(w)
+			default:
+				return withCode(exitOptions, fmt.Errorf("-t %q: want module, keyword or function\n  hint: pgplay doc -t keyword lists the play and task keywords", kind))
 			}
 			if len(args) == 0 {
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -47,6 +65,7 @@ func newDocCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&markdown, "markdown", false, "write every module's documentation as Markdown (docs/modules.md)")
+	cmd.Flags().StringVarP(&kind, "type", "t", "module", "what to document: module, keyword or function (as ansible-doc -t)")
 	return cmd
 }
 

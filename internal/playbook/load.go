@@ -266,6 +266,9 @@ var playKeys = []string{
 	"any_errors_fatal", "force_handlers", "tags", "secret_vars",
 }
 
+// PlayKeywords lists the keys a play may have, for documentation.
+func PlayKeywords() []string { return append([]string(nil), playKeys...) }
+
 // unsupportedPlayKeys are Ansible play keys pgplay does not have, with what
 // to do instead.
 var unsupportedPlayKeys = map[string]string{

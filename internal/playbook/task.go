@@ -37,6 +37,10 @@ var taskKeywords = []string{
 	"args", "include_tasks", "import_tasks",
 }
 
+// TaskKeywords lists the keywords a task may have (besides its module),
+// for documentation.
+func TaskKeywords() []string { return append([]string(nil), taskKeywords...) }
+
 var taskKeywordSet = func() map[string]struct{} {
 	m := map[string]struct{}{}
 	for _, k := range taskKeywords {
