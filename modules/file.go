@@ -74,6 +74,7 @@ func (f *File) Run(ctx context.Context, t transport.Target, env *Env) (*Result, 
 		case !st.IsDir:
 			return failed(res, "%s exists and is not a directory", f.Path), nil
 		default:
+			res.Diffs = attrsDiff(f.Path, f.FileAttrs, st)
 			if res.Changed, err = applyAttrs(ctx, t, f.Path, f.FileAttrs, st); err != nil {
 				return nil, err
 			}
@@ -87,6 +88,7 @@ func (f *File) Run(ctx context.Context, t transport.Target, env *Env) (*Result, 
 		case st.IsDir:
 			return failed(res, "%s is a directory, not a file", f.Path), nil
 		default:
+			res.Diffs = attrsDiff(f.Path, f.FileAttrs, st)
 			if res.Changed, err = applyAttrs(ctx, t, f.Path, f.FileAttrs, st); err != nil {
 				return nil, err
 			}
@@ -99,6 +101,7 @@ func (f *File) Run(ctx context.Context, t transport.Target, env *Env) (*Result, 
 			}
 			res.Changed = true
 		default:
+			res.Diffs = attrsDiff(f.Path, f.FileAttrs, st)
 			if res.Changed, err = applyAttrs(ctx, t, f.Path, f.FileAttrs, st); err != nil {
 				return nil, err
 			}
