@@ -8,7 +8,7 @@ import (
 
 // Idiom is one Jinja filter, test or expression an Ansible user types, and
 // how it is written in pgplay's Go templates (text/template + sprig + ours).
-// The table (Idioms) is the one source of the hints given for Jinja in a
+// The table (idioms) is the one source of the hints given for Jinja in a
 // template and of docs/templates.md.
 type Idiom struct {
 	// Kind is "filter", "test" (in when:) or "expression".
@@ -46,9 +46,9 @@ func expr(re, jinja, goForm, note string) Idiom {
 	return Idiom{Kind: "expression", Jinja: jinja, Go: goForm, Note: note, match: regexp.MustCompile(re)}
 }
 
-// Idioms are the Jinja filters, tests and expressions Ansible users type
-// most, with pgplay's spelling. Read only.
-var Idioms = []Idiom{
+// idioms are the Jinja filters, tests and expressions Ansible users type
+// most, with pgplay's spelling. Read only: Idioms gives a copy.
+var idioms = []Idiom{
 	filter("to_yaml", `{{ cfg | to_yaml }}`, `{{ toYaml .cfg }}`, "toYaml", ""),
 	filter("to_nice_yaml", `{{ cfg | to_nice_yaml }}`, `{{ toYaml .cfg }}`, "toYaml", ""),
 	filter("to_json", `{{ cfg | to_json }}`, `{{ toJson .cfg }}`, "toJson", ""),
@@ -110,11 +110,15 @@ var Idioms = []Idiom{
 	expr(`\bgroups\[`, `{{ groups['web'] | join(',') }}`, `{{ join "," (index .groups "web") }}`, ""),
 }
 
+// Idioms returns the table of Jinja idioms and their pgplay spelling
+// (docs/templates.md is generated from it).
+func Idioms() []Idiom { return append([]Idiom(nil), idioms...) }
+
 // jinjaRenames maps the filters that have a pipeline-compatible Go
 // function to it.
 var jinjaRenames = func() map[string]string {
 	m := map[string]string{}
-	for _, i := range Idioms {
+	for _, i := range idioms {
 		if i.Kind != "filter" || i.Func == "" {
 			continue
 		}
@@ -128,7 +132,7 @@ var jinjaRenames = func() map[string]string {
 // says "".
 func idiomHint(line string) string {
 	var parts []string
-	for _, i := range Idioms {
+	for _, i := range idioms {
 		if i.match.MatchString(line) {
 			parts = append(parts, fmt.Sprintf("Jinja's %s is %s", i.Jinja, i.Go))
 		}

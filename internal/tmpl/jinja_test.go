@@ -10,7 +10,7 @@ import (
 	"testing"
 )
 
-// jinjaVars are the variables the Idioms' examples use.
+// jinjaVars are the variables the idioms' examples use.
 func jinjaVars() map[string]any {
 	return map[string]any{
 		"cfg": map[string]any{"a": 1}, "extra": map[string]any{"b": 2},
@@ -41,7 +41,7 @@ func TestJinjaIdioms(t *testing.T) {
 		}
 		return e.Render("t", text, vars)
 	}
-	for _, i := range Idioms {
+	for _, i := range idioms {
 		want, err := eval(i, i.Go)
 		if err != nil {
 			t.Errorf("%s: the Go spelling %s fails: %v", i.Jinja, i.Go, err)
@@ -132,7 +132,7 @@ func idiomsMarkdown() string {
 	kinds := []struct{ kind, title string }{{"filter", "Filters"}, {"test", "Tests (in `when:`, without braces)"}, {"expression", "Expressions and statements"}}
 	for _, k := range kinds {
 		fmt.Fprintf(&b, "\n### %s\n\n", k.title)
-		for _, i := range Idioms {
+		for _, i := range idioms {
 			if i.Kind != k.kind {
 				continue
 			}
@@ -183,7 +183,7 @@ func TestTemplatesDocListsIdioms(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, i := range Idioms {
+	for _, i := range idioms {
 		if !strings.Contains(doc, "`"+i.Jinja+"`") || !strings.Contains(doc, "`"+i.Go+"`") {
 			t.Errorf("docs/templates.md lacks the row %s -> %s (regenerate the table: go test ./internal/tmpl -run TestTemplatesDoc -update)", i.Jinja, i.Go)
 		}
