@@ -34,9 +34,10 @@ const (
 )
 
 var (
-	pgplayOnce sync.Once
-	pgplayBin  string
-	pgplayErr  error
+	pgplayOnce   sync.Once
+	pgplayBin    string
+	pgplayBinDir string // removed by TestMain after the run
+	pgplayErr    error
 )
 
 // pgplayBinary builds cmd/pgplay once per test binary run, into a
@@ -49,6 +50,7 @@ func pgplayBinary(t *testing.T) string {
 			pgplayErr = err
 			return
 		}
+		pgplayBinDir = dir
 		pgplayBin = filepath.Join(dir, "pgplay")
 		out, err := exec.Command("go", "build", "-o", pgplayBin, "../cmd/pgplay").CombinedOutput()
 		if err != nil {

@@ -14,6 +14,7 @@ import (
 func init() {
 	Register(Spec{
 		Name:    "apt",
+		Returns: "cache_updated: whether apt-get update ran\npackages: each package -> its installed version after the task (\"\" when absent)",
 		Purpose: "Install, upgrade or remove Debian packages with apt-get, without prompts.",
 		Example: "- apt:\n    name: [postgresql-15, postgresql-15-repmgr]\n    update_cache: true\n    cache_valid_time: 3600",
 		New:     func() Module { return &Apt{} },

@@ -11,6 +11,7 @@ import (
 func init() {
 	Register(Spec{
 		Name:     "command",
+		Returns:  "cmd: the argv that ran\nrc: the exit code (non-zero fails the task)\nstdout, stderr: the output (trailing newlines removed unless strip_empty_ends: false)\nstdout_lines, stderr_lines: the output as lists of lines",
 		Purpose:  "Run a program with arguments, without a shell (no pipes, redirections or $VARS).",
 		Example:  "- command: pg_ctlcluster 15 main promote\n- command:\n    argv: [psql, -c, \"SELECT 'it''s'\"]\n  become_user: postgres\n  check_mode: false",
 		New:      func() Module { return &Command{} },

@@ -13,6 +13,7 @@ import (
 func init() {
 	Register(Spec{
 		Name:    "copy",
+		Returns: "dest: the file written\nchecksum, size: SHA-1 and size of the content\nsrc: the source file, when src: was given\nbackup_file: the backup made, with backup: true",
 		Purpose: "Put a file (from files/ or given inline) on the host, with mode and ownership.",
 		Example: "- copy:\n    src: pg_ident.conf\n    dest: /etc/postgresql/15/main/pg_ident.conf\n    owner: postgres\n    mode: \"0640\"\n    backup: true",
 		New:     func() Module { return &Copy{} },

@@ -42,12 +42,19 @@ func (d *Debug) Run(ctx context.Context, t transport.Target, env *Env) (*Result,
 		if !ok {
 			return &Result{Msg: name + ": VARIABLE IS NOT DEFINED!", Data: map[string]any{name: "VARIABLE IS NOT DEFINED!"}}, nil
 		}
-		return &Result{Msg: name + ": " + show(v), Data: map[string]any{name: v}}, nil
+		text := show(v)
+		if strings.HasPrefix(text, "\n") {
+			// A map or list: nested under the name, as YAML writes it.
+			text = strings.ReplaceAll(text, "\n", "\n  ")
+		} else {
+			text = " " + text
+		}
+		return &Result{Msg: name + ":" + text, Data: map[string]any{name: v}}, nil
 	}
 	if d.Msg == nil {
 		return &Result{Msg: "Hello world!"}, nil
 	}
-	return &Result{Msg: show(d.Msg)}, nil
+	return &Result{Msg: strings.TrimPrefix(show(d.Msg), "\n")}, nil
 }
 
 // lookupVar follows a dotted path through maps (and list indexes).
@@ -79,11 +86,13 @@ func show(v any) string {
 	if s, ok := v.(string); ok {
 		return s
 	}
-	b, err := yaml.Marshal(v)
-	if err != nil {
+	var b strings.Builder
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(v); err != nil {
 		return fmt.Sprint(v)
 	}
-	s := strings.TrimSuffix(string(b), "\n")
+	s := strings.TrimSuffix(b.String(), "\n")
 	if strings.Contains(s, "\n") {
 		return "\n" + s
 	}

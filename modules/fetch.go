@@ -13,6 +13,7 @@ import (
 func init() {
 	Register(Spec{
 		Name:    "fetch",
+		Returns: "src, dest: the remote file and where it was written on the controller\nchecksum, size: SHA-1 and size of the file",
 		Purpose: "Copy a file from the host to the controller.",
 		Example: "- fetch:\n    src: /var/lib/barman/.ssh/id_ed25519.pub\n    dest: fetched/\n  # -> fetched/backup1/var/lib/barman/.ssh/id_ed25519.pub",
 		New:     func() Module { return &Fetch{} },

@@ -10,6 +10,7 @@ import (
 func init() {
 	Register(Spec{
 		Name:    "file",
+		Returns: "path, state: the path and its state after the task",
 		Purpose: "Make a path a directory, an empty file, a symlink, or absent; set its mode and ownership.",
 		Example: "- file:\n    path: /var/lib/postgresql/15/archive\n    state: directory\n    owner: postgres\n    group: postgres\n    mode: \"0700\"",
 		New:     func() Module { return &File{} },
@@ -73,6 +74,7 @@ func (f *File) Run(ctx context.Context, t transport.Target, env *Env) (*Result, 
 		case !st.IsDir:
 			return failed(res, "%s exists and is not a directory", f.Path), nil
 		default:
+			res.Diffs = attrsDiff(f.Path, f.FileAttrs, st)
 			if res.Changed, err = applyAttrs(ctx, t, f.Path, f.FileAttrs, st); err != nil {
 				return nil, err
 			}
@@ -86,6 +88,7 @@ func (f *File) Run(ctx context.Context, t transport.Target, env *Env) (*Result, 
 		case st.IsDir:
 			return failed(res, "%s is a directory, not a file", f.Path), nil
 		default:
+			res.Diffs = attrsDiff(f.Path, f.FileAttrs, st)
 			if res.Changed, err = applyAttrs(ctx, t, f.Path, f.FileAttrs, st); err != nil {
 				return nil, err
 			}
@@ -98,6 +101,7 @@ func (f *File) Run(ctx context.Context, t transport.Target, env *Env) (*Result, 
 			}
 			res.Changed = true
 		default:
+			res.Diffs = attrsDiff(f.Path, f.FileAttrs, st)
 			if res.Changed, err = applyAttrs(ctx, t, f.Path, f.FileAttrs, st); err != nil {
 				return nil, err
 			}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"path"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -72,6 +73,30 @@ func applyAttrs(ctx context.Context, t transport.Target, p string, a FileAttrs, 
 	return true, nil
 }
 
+// attrsDiff shows, for --diff, the attributes of p that a will change
+// (mode, owner, group), old and new: a change of attributes alone has no
+// content diff to show why the task changed. nil when none differs.
+func attrsDiff(p string, a FileAttrs, fi transport.FileInfo) []Diff {
+	d, ok := a.differing(fi)
+	if !ok {
+		return nil
+	}
+	var before, after strings.Builder
+	if d.Mode != 0 {
+		fmt.Fprintf(&before, "mode: %s\n", Mode(fi.Mode&0o7777))
+		fmt.Fprintf(&after, "mode: %s\n", a.Mode)
+	}
+	if d.Owner != "" {
+		fmt.Fprintf(&before, "owner: %s\n", idRef(fi.Owner, fi.UID))
+		fmt.Fprintf(&after, "owner: %s\n", d.Owner)
+	}
+	if d.Group != "" {
+		fmt.Fprintf(&before, "group: %s\n", idRef(fi.Group, fi.GID))
+		fmt.Fprintf(&after, "group: %s\n", d.Group)
+	}
+	return []Diff{{Path: p + " (attributes)", Before: before.String(), After: after.String()}}
+}
+
 // isText says whether b can be shown in a diff: valid UTF-8 without NUL.
 func isText(b []byte) bool {
 	return utf8.Valid(b) && bytes.IndexByte(b, 0) < 0
@@ -131,6 +156,7 @@ func putFile(ctx context.Context, t transport.Target, w fileWrite) (fileOutcome,
 		haveOld = true
 	}
 	if haveOld && bytes.Equal(old, w.Data) {
+		out.Diffs = attrsDiff(w.Path, w.Attrs, st)
 		out.Changed, err = applyAttrs(ctx, t, w.Path, w.Attrs, st)
 		return out, err
 	}
@@ -201,6 +227,7 @@ func finishEdit(ctx context.Context, t transport.Target, res *Result, w fileWrit
 	if msg == "" {
 		if st.Exists {
 			var err error
+			res.Diffs = attrsDiff(w.Path, w.Attrs, st)
 			if res.Changed, err = applyAttrs(ctx, t, w.Path, w.Attrs, st); err != nil {
 				return nil, err
 			}

@@ -99,11 +99,15 @@ func TestCopyContentIdempotentWithDiff(t *testing.T) {
 		t.Errorf("mode not kept on rewrite: %v", modeOf(t, dest))
 	}
 
-	// Only the mode differs: changed, content untouched, no diff.
+	// Only the mode differs: changed, content untouched; the diff says
+	// why (the old and the new mode).
 	args["mode"] = "u=rw,g=,o="
 	r = h.run("copy", args)
-	if !r.Changed || len(r.Diffs) != 0 || modeOf(t, dest) != 0o600 {
-		t.Errorf("mode change: changed=%v diffs=%v mode=%v", r.Changed, r.Diffs, modeOf(t, dest))
+	if !r.Changed || modeOf(t, dest) != 0o600 {
+		t.Errorf("mode change: changed=%v mode=%v", r.Changed, modeOf(t, dest))
+	}
+	if len(r.Diffs) != 1 || r.Diffs[0].Path != dest+" (attributes)" || r.Diffs[0].Before != "mode: 0640\n" || r.Diffs[0].After != "mode: 0600\n" {
+		t.Errorf("mode change: diffs=%+v, want the old and new mode", r.Diffs)
 	}
 	if r := h.run("copy", args); r.Changed {
 		t.Error("mode change not idempotent")
@@ -405,9 +409,9 @@ func TestLineInFileCreateBackupErrors(t *testing.T) {
 	if !r.Changed || b == "" || readFile(t, b) != "a = 1\n" || readFile(t, p) != "a = 2\n" {
 		t.Errorf("backup: %v %v", r.Changed, r.Data)
 	}
-	// Attributes only.
-	if r := h.run("lineinfile", map[string]any{"path": p, "line": "a = 2", "mode": "0640"}); !r.Changed || modeOf(t, p) != 0o640 || len(r.Diffs) != 0 {
-		t.Error("attribute change")
+	// Attributes only: the diff shows them.
+	if r := h.run("lineinfile", map[string]any{"path": p, "line": "a = 2", "mode": "0640"}); !r.Changed || modeOf(t, p) != 0o640 || len(r.Diffs) != 1 || r.Diffs[0].After != "mode: 0640\n" {
+		t.Errorf("attribute change: %+v", r)
 	}
 
 	for args, want := range map[string]map[string]any{

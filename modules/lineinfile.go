@@ -13,6 +13,7 @@ import (
 func init() {
 	Register(Spec{
 		Name:    "lineinfile",
+		Returns: "path: the file\nfound: how many lines matched regexp (or line)",
 		Purpose: "Make sure a line is in a file (replacing the line a regexp matches), or that no line matches.",
 		Example: "- lineinfile:\n    path: /etc/postgresql/15/main/postgresql.conf\n    regexp: '^#?listen_addresses\\s*='\n    line: \"listen_addresses = '*'\"",
 		New:     func() Module { return &LineInFile{} },

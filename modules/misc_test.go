@@ -134,6 +134,14 @@ func TestDebugSetFactFailMeta(t *testing.T) {
 	if r := h.run("debug", map[string]any{"msg": map[string]any{"a": 1}}); r.Msg != "a: 1" {
 		t.Errorf("debug map: %q", r.Msg)
 	}
+	// A map under var= is nested under its name (it was printed at the
+	// name's indentation), a list under its key.
+	if r := h.run("debug", map[string]any{"var": "st"}); r.Msg != "st:\n  stat:\n    exists: true" {
+		t.Errorf("debug var of a map: %q", r.Msg)
+	}
+	if r := h.run("debug", map[string]any{"msg": map[string]any{"a": []any{1, 2}}}); r.Msg != "a:\n  - 1\n  - 2" {
+		t.Errorf("debug msg of a nested map: %q", r.Msg)
+	}
 	if r := h.run("debug", map[string]any{}); r.Msg != "Hello world!" {
 		t.Errorf("debug default: %q", r.Msg)
 	}

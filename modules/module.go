@@ -77,6 +77,10 @@ type Spec struct {
 	Name    string
 	Purpose string // one line
 	Example string // YAML task example
+	// Returns documents the module's fields of the registered result,
+	// one "name: meaning" a line, beyond those every module has (changed,
+	// failed, skipped, msg); `pgplay doc MODULE` shows them.
+	Returns string
 	// New returns a fresh module value (a pointer to a struct whose
 	// `arg`-tagged fields are its arguments).
 	New func() Module

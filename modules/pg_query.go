@@ -14,6 +14,7 @@ import (
 func init() {
 	Register(Spec{
 		Name:     "pg_query",
+		Returns:  "rows: the last statement's rows, each a map of column -> text (null as nil)\nrowcount: how many rows it returned or changed\nstatements: how many statements ran\nnotices: the server's NOTICE lines",
 		Purpose:  "Run SQL with psql as postgres; rows are registered as a list of maps.",
 		Example:  "- pg_query:\n    query: SELECT application_name, sync_state FROM pg_stat_replication WHERE application_name = :'name'\n    args: {name: node2}\n    readonly: true\n  register: repl",
 		New:      func() Module { return &PGQuery{} },

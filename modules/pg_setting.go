@@ -14,6 +14,7 @@ import (
 func init() {
 	Register(Spec{
 		Name:    "pg_setting",
+		Returns: "name, state, value: the setting and its value after the task\nrestart_pending: the new value needs a restart of PostgreSQL",
 		Purpose: "Set or reset a server setting with ALTER SYSTEM and reload; reports restart_pending.",
 		Example: "- pg_setting:\n    name: synchronous_standby_names\n    value: FIRST 1 (node2, node3)",
 		New:     func() Module { return &PGSetting{} },
@@ -157,6 +158,7 @@ func (m *PGSetting) Run(ctx context.Context, t transport.Target, env *Env) (*Res
 		return pgFailed(err)
 	}
 	res.Changed = true
+	res.Diffs = []Diff{settingDiff(name, cur, m)}
 	if r.Simulated {
 		res.Data["restart_pending"] = m.State == "present" && cur.context == "postmaster"
 	} else {
@@ -171,6 +173,28 @@ func (m *PGSetting) Run(ctx context.Context, t transport.Target, env *Env) (*Res
 		res.Msg += "; PostgreSQL must be restarted for it to take effect"
 	}
 	return res, nil
+}
+
+// settingDiff shows, for --diff, the setting's value before (the one in
+// postgresql.auto.conf when it has one, else the running value) and the
+// wanted one (reset: the default).
+func settingDiff(name string, cur settingRow, m *PGSetting) Diff {
+	before := cur.setting
+	switch {
+	case cur.unit == "":
+	case cur.unit[0] >= '0' && cur.unit[0] <= '9':
+		before += " * " + cur.unit // shared_buffers: 16384 * 8kB
+	default:
+		before += cur.unit
+	}
+	if cur.autoCount > 0 {
+		before = cur.autoValue
+	}
+	after := "(default)"
+	if m.State != "absent" && m.Value != nil {
+		after = *m.Value
+	}
+	return Diff{Path: "setting " + name, Before: name + " = " + before + "\n", After: name + " = " + after + "\n"}
 }
 
 // settingIdent quotes a setting name, part by part ("a.b" -> "a"."b").

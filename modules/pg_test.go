@@ -213,6 +213,9 @@ func TestPGSetting(t *testing.T) {
 	if !res.Changed || len(ch) != 1 || ch[0].Stdin != "ALTER SYSTEM SET \"wal_keep_size\" = '1GB';\nSELECT pg_reload_conf();\n" {
 		t.Fatalf("set: %+v %+v", res, ch)
 	}
+	if len(res.Diffs) != 1 || res.Diffs[0] != (Diff{Path: "setting wal_keep_size", Before: "wal_keep_size = 128MB\n", After: "wal_keep_size = 1GB\n"}) {
+		t.Errorf("set: --diff shows %+v, want the old and new value", res.Diffs)
+	}
 	// A restart-only setting already written: ok, restart_pending.
 	h = newFakeHost().onSQL("pg_settings", 0, settingCSV("16384", "8kB", "integer", "postmaster", "t", "1", "256MB"), "")
 	res = runOn(t, newModule(t, "pg_setting", map[string]any{"name": "shared_buffers", "value": "256MB"}), h)

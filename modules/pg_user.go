@@ -18,6 +18,7 @@ import (
 func init() {
 	Register(Spec{
 		Name:    "pg_user",
+		Returns: "name, state: the role\nchanged_attributes: the attributes the task changed\npassword_changed: whether the password was set",
 		Purpose: "Create, alter or drop a PostgreSQL role; the scram-sha-256 password is set only when it differs.",
 		Example: "- pg_user:\n    name: repmgr\n    password: \"{{ .repmgr_password }}\"\n    superuser: true\n    replication: true",
 		New:     func() Module { return &PGUser{} },

@@ -11,6 +11,7 @@ import (
 func init() {
 	Register(Spec{
 		Name:    "service",
+		Returns: "name: the unit\nstate: its state after the task (started, stopped, ...)\nstatus.LoadState, status.ActiveState, status.SubState, status.UnitFileState: systemd's view\nunverified: true in check mode when the unit file is only simulated",
 		Purpose: "Start, stop, restart or reload a systemd unit; enable, disable, mask it.",
 		Example: "- service:\n    name: postgresql@15-main\n    state: started\n    enabled: true",
 		New:     func() Module { return &Service{} },

@@ -9,6 +9,7 @@ import (
 func init() {
 	Register(Spec{
 		Name:     "shell",
+		Returns:  "cmd: the argv that ran\nrc: the exit code (non-zero fails the task)\nstdout, stderr: the output (trailing newlines removed unless strip_empty_ends: false)\nstdout_lines, stderr_lines: the output as lists of lines",
 		Purpose:  "Run a command line through /bin/sh -c (pipes, redirections, $VARS work).",
 		Example:  "- shell: pg_lsclusters | grep -q online\n  register: up\n  changed_when: false\n  check_mode: false",
 		New:      func() Module { return &Shell{} },

@@ -14,6 +14,7 @@ import (
 func init() {
 	Register(Spec{
 		Name:    "stat",
+		Returns: "stat.exists: whether the path exists\nstat.path, stat.isdir, stat.isreg, stat.islnk: what it is\nstat.mode, stat.uid, stat.gid, stat.pw_name, stat.gr_name: permissions and owner\nstat.size, stat.mtime: size in bytes, modification time (Unix seconds)\nstat.checksum: SHA-1 of a regular file\nstat.lnk_target: where a symlink points",
 		Purpose: "Read a path's kind, mode, owner, size and checksum into a registered result (never changes anything).",
 		Example: "- stat:\n    path: /var/lib/postgresql/15/main/PG_VERSION\n  register: pgv\n- debug:\n    msg: \"initialised\"\n  when: .pgv.stat.exists",
 		New:     func() Module { return &Stat{} },

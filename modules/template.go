@@ -11,6 +11,7 @@ import (
 func init() {
 	Register(Spec{
 		Name:    "template",
+		Returns: "dest: the file written\nsrc: the template file used\nchecksum, size: SHA-1 and size of the rendered text\nbackup_file: the backup made, with backup: true",
 		Purpose: "Render a Go text/template from templates/ with the host's variables and put it on the host.",
 		Example: "- template:\n    src: postgresql/postgresql.conf.tmpl\n    dest: /etc/postgresql/15/main/postgresql.conf\n    owner: postgres\n    group: postgres\n    mode: \"0644\"\n  notify: restart postgresql",
 		New:     func() Module { return &Template{} },

@@ -17,14 +17,32 @@ import (
 
 func newDocCmd() *cobra.Command {
 	var markdown bool
+	var kind string
 	cmd := &cobra.Command{
 		Use:   "doc [MODULE]",
-		Short: "List modules, or show a module's arguments and an example",
-		Args:  cobra.MaximumNArgs(1),
+		Short: "List modules, or show a module's arguments, return values and an example",
+		Example: `  pgplay doc                 # the modules
+  pgplay doc template        # one module (ansible.builtin.template works too)
+  pgplay doc -t keyword      # play and task keywords (pgplay doc -t keyword when)
+  pgplay doc -t function     # template functions`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			w := cmd.OutOrStdout()
 			if markdown {
 				return writeModulesMarkdown(w)
+			}
+			switch kind {
+			case "module":
+			case "keyword":
+				name := ""
+				if len(args) == 1 {
+					name = args[0]
+				}
+				return writeKeywords(w, name)
+			case "function":
+				return writeFunctions(w)
+			default:
+				return withCode(exitOptions, fmt.Errorf("-t %q: want module, keyword or function\n  hint: pgplay doc -t keyword lists the play and task keywords", kind))
 			}
 			if len(args) == 0 {
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -34,23 +52,65 @@ func newDocCmd() *cobra.Command {
 				}
 				return tw.Flush()
 			}
-			s, ok := modules.Lookup(args[0])
+			s, ok := lookupModuleDoc(args[0])
 			if !ok {
-				return withCode(exitOptions, fmt.Errorf("no module %q\n  hint: `pgplay doc` lists the modules: %s", args[0], strings.Join(modules.Names(), ", ")))
+				hint := modules.AnsibleHint(args[0])
+				if hint == "" {
+					hint = didYouMeanModule(args[0]) + "`pgplay doc` lists the modules: " + strings.Join(modules.Names(), ", ")
+				}
+				return withCode(exitOptions, fmt.Errorf("no module %q\n  hint: %s", args[0], hint))
 			}
 			writeModuleDoc(w, s)
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&markdown, "markdown", false, "write every module's documentation as Markdown (docs/modules.md)")
+	cmd.Flags().StringVarP(&kind, "type", "t", "module", "what to document: module, keyword or function (as ansible-doc -t)")
 	return cmd
 }
 
+// lookupModuleDoc finds a module by its name or by Ansible's fully
+// qualified name for it (ansible.builtin.copy).
+func lookupModuleDoc(name string) (modules.Spec, bool) {
+	if s, ok := modules.Lookup(name); ok {
+		return s, true
+	}
+	if short, ok := modules.CanonicalName(name); ok {
+		return modules.Lookup(short)
+	}
+	return modules.Spec{}, false
+}
+
+// commonReturns are the registered result's fields every module has.
+const commonReturns = "changed: whether the task changed something\nfailed: whether it failed\nskipped: whether it was skipped (when:, creates:)\nmsg: what happened, or why it failed"
+
 func writeModuleDoc(w io.Writer, s modules.Spec) {
-	fmt.Fprintf(w, "%s: %s\n\nArguments:\n", s.Name, s.Purpose)
+	fmt.Fprintf(w, "%s: %s\n\n", s.Name, s.Purpose)
+	args := modules.Describe(s)
+	if len(args) == 0 {
+		fmt.Fprintf(w, "Arguments: none\n")
+	} else {
+		fmt.Fprintf(w, "Arguments:\n")
+		writeArgs(w, args)
+	}
+	if s.FreeForm != "" {
+		fmt.Fprintf(w, "\nFree form: `%s: VALUE` sets %s.\n", s.Name, s.FreeForm)
+	}
+	fmt.Fprintf(w, "\nReturns (the registered result, with register:):\n")
+	for _, l := range strings.Split(commonReturns+"\n"+s.Returns, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			fmt.Fprintf(w, "  %s\n", l)
+		}
+	}
+	if s.Example != "" {
+		fmt.Fprintf(w, "\nExample:\n%s\n", indentLines(s.Example, "  "))
+	}
+}
+
+func writeArgs(w io.Writer, args []modules.ArgDoc) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "  NAME\tTYPE\tREQUIRED\tDEFAULT\tCHOICES\tDESCRIPTION\n")
-	for _, a := range modules.Describe(s) {
+	for _, a := range args {
 		req := ""
 		if a.Required {
 			req = "yes"
@@ -58,12 +118,6 @@ func writeModuleDoc(w io.Writer, s modules.Spec) {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", a.Name, a.Type, req, a.Default, strings.Join(a.Choices, "|"), a.Doc)
 	}
 	tw.Flush()
-	if s.FreeForm != "" {
-		fmt.Fprintf(w, "\nFree form: `%s: VALUE` sets %s.\n", s.Name, s.FreeForm)
-	}
-	if s.Example != "" {
-		fmt.Fprintf(w, "\nExample:\n%s\n", indentLines(s.Example, "  "))
-	}
 }
 
 func writeModulesMarkdown(w io.Writer) error {
@@ -88,6 +142,13 @@ func writeModulesMarkdown(w io.Writer) error {
 		}
 		if s.FreeForm != "" {
 			fmt.Fprintf(w, "Free form: `%s: VALUE` sets `%s`.\n\n", n, s.FreeForm)
+		}
+		if s.Returns != "" {
+			fmt.Fprintf(w, "Returns (besides changed, failed, skipped, msg):\n\n")
+			for _, l := range strings.Split(s.Returns, "\n") {
+				fmt.Fprintf(w, "- %s\n", l)
+			}
+			fmt.Fprintln(w)
 		}
 		if s.Example != "" {
 			fmt.Fprintf(w, "```yaml\n%s\n```\n", strings.TrimRight(s.Example, "\n"))

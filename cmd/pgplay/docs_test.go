@@ -8,6 +8,8 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/pgplay/pgplay/internal/playbook"
+	"github.com/pgplay/pgplay/internal/tmpl"
 	"github.com/pgplay/pgplay/modules"
 )
 
@@ -42,8 +44,27 @@ func TestDocCommand(t *testing.T) {
 		t.Errorf("doc copy: exit %d\n%s", code, out)
 	}
 	code, _, errs := cli(t, "doc", "copyy")
-	if code != 5 || !strings.Contains(errs, "no module") {
-		t.Errorf("doc of an unknown module: exit %d %s", code, errs)
+	if code != 5 || !strings.Contains(errs, "no module") || !strings.Contains(errs, `did you mean "copy"?`) {
+		t.Errorf("doc of a misspelled module: exit %d %s", code, errs)
+	}
+	code, _, errs = cli(t, "doc", "systemd")
+	if code != 5 || !strings.Contains(errs, "use `service`") {
+		t.Errorf("doc of an Ansible module pgplay names differently: exit %d %s", code, errs)
+	}
+	// Ansible's fully qualified names are aliases.
+	code, out, _ = cli(t, "doc", "ansible.builtin.copy")
+	if code != 0 || !strings.HasPrefix(out, "copy: ") {
+		t.Errorf("doc ansible.builtin.copy: exit %d\n%s", code, out)
+	}
+	// Return values: the common ones and the module's own; setup lists
+	// the facts instead of an empty argument table.
+	code, out, _ = cli(t, "doc", "command")
+	if code != 0 || !strings.Contains(out, "Returns (the registered result") || !strings.Contains(out, "  changed: ") || !strings.Contains(out, "  rc: ") || !strings.Contains(out, "stdout_lines") {
+		t.Errorf("doc command: no return values\n%s", out)
+	}
+	code, out, _ = cli(t, "doc", "setup")
+	if code != 0 || !strings.Contains(out, "Arguments: none") || strings.Contains(out, "NAME") || !strings.Contains(out, "facts.os.id") || !strings.Contains(out, "facts.default_ipv4") {
+		t.Errorf("doc setup: want no empty table and the facts\n%s", out)
 	}
 }
 
@@ -63,4 +84,39 @@ func TestReadmeListsRunFlags(t *testing.T) {
 			t.Errorf("README.md does not list --%s", f.Name)
 		}
 	})
+}
+
+// pgplay doc -t keyword documents every keyword the loader accepts, and
+// -t function every function of pgplay's own.
+func TestDocKeywordsAndFunctions(t *testing.T) {
+	code, out, errs := cli(t, "doc", "-t", "keyword")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, errs)
+	}
+	for _, k := range append(playbook.PlayKeywords(), playbook.TaskKeywords()...) {
+		if keywordDocs[k] == "" || !strings.Contains(out, "  "+k+" ") {
+			t.Errorf("keyword %q is not documented", k)
+		}
+	}
+	code, out, _ = cli(t, "doc", "-t", "keyword", "until")
+	if code != 0 || !strings.HasPrefix(out, "until: retry") {
+		t.Errorf("doc -t keyword until: exit %d\n%s", code, out)
+	}
+	code, _, errs = cli(t, "doc", "-t", "keyword", "whne")
+	if code != exitOptions || !strings.Contains(errs, `did you mean "when"?`) {
+		t.Errorf("doc -t keyword whne: exit %d\n%s", code, errs)
+	}
+	code, out, _ = cli(t, "doc", "-t", "function")
+	if code != 0 || !strings.Contains(out, "docs/templates.md") {
+		t.Errorf("doc -t function: exit %d\n%s", code, out)
+	}
+	for name := range tmpl.Funcs() {
+		if !strings.Contains(out, "  "+name+" ") {
+			t.Errorf("doc -t function lacks %s", name)
+		}
+	}
+	code, _, errs = cli(t, "doc", "-t", "filter")
+	if code != exitOptions || !strings.Contains(errs, "want module, keyword or function") {
+		t.Errorf("doc -t filter: exit %d\n%s", code, errs)
+	}
 }

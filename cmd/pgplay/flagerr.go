@@ -25,8 +25,8 @@ var ansibleFlags = func() map[string]string {
 		"--ask-vault-pass", "--ask-vault-password", "-J", "--vault-password-file", "--vault-pass-file", "--vault-id")
 	add("pgplay logs in with SSH keys only (ssh-agent, --private-key FILE, or ssh_key in the inventory); it takes no SSH password",
 		"--ask-pass", "-k", "--connection-password-file", "--conn-pass-file")
-	add("pgplay runs sudo without a password (sudo -n): give the login user NOPASSWD sudo; it cannot type a sudo password (-K) yet",
-		"--ask-become-pass", "-K", "--become-password-file", "--become-pass-file")
+	add("pgplay takes the sudo password only from the terminal (-K), never from a file: or give the login user NOPASSWD sudo",
+		"--become-password-file", "--become-pass-file")
 	add("pgplay becomes with sudo only: -b and --become-user choose whether and as whom",
 		"--become-method")
 	add("set connection: ssh or local per host in the inventory (ansible_connection works too)",
@@ -37,13 +37,9 @@ var ansibleFlags = func() map[string]string {
 		"--ssh-common-args", "--ssh-extra-args", "--sftp-extra-args", "--scp-extra-args")
 	add("pgplay's modules are built in (`pgplay doc` lists them); it loads no module files",
 		"--module-path", "-M")
-	add("pgplay has no --start-at-task yet: choose the tasks to run with --tags / --skip-tags (--list-tasks shows them)",
-		"--start-at-task")
-	add("pgplay has no --step yet: --check --diff shows every change a run would make",
-		"--step")
 	add("pgplay keeps no fact cache: facts are gathered afresh in each run",
 		"--flush-cache")
-	add("pgplay has no ad-hoc mode yet (ansible HOSTS -m MODULE -a ARGS): put the task in a small playbook and `pgplay run` it",
+	add("ad-hoc runs (ansible HOSTS -m MODULE -a ARGS) are `pgplay exec HOSTS -i INVENTORY -m MODULE -a ARGS`",
 		"--module-name", "-m", "--args", "-a")
 	return m
 }()

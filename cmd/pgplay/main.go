@@ -9,9 +9,13 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/pgplay/pgplay/internal/report"
 )
 
 // Exit codes, as ansible-playbook's.
@@ -63,25 +67,63 @@ func main() {
 
 // run executes the CLI with args and returns the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return runWithInput(ctx, args, os.Stdin, stdout, stderr)
+}
+
+// runWithInput is run with stdin, where -K, --step and the vault ask on a
+// terminal.
+func runWithInput(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := newRootCmd()
 	root.SetArgs(args)
+	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return exitOK
 	}
+	code, msg := exitOptions, err.Error()
 	var ce *codeError
 	if errors.As(err, &ce) {
-		if ce.err != errSilent {
-			fmt.Fprintln(stderr, "ERROR! "+ce.err.Error())
+		code, msg = ce.code, ce.err.Error()
+		if ce.err == errSilent {
+			return code // the run's events said it
 		}
-		return ce.code
+	} else {
+		// cobra's own errors: bad flags, unknown commands.
+		msg += "\n  hint: see `pgplay --help` or `pgplay COMMAND --help`"
 	}
-	// cobra's own errors: bad flags, unknown commands.
-	fmt.Fprintln(stderr, "ERROR! "+err.Error())
-	fmt.Fprintln(stderr, "  hint: see `pgplay --help` or `pgplay COMMAND --help`")
-	return exitOptions
+	if jsonOutput(cmd, args) {
+		writeJSONError(stdout, code, msg)
+		return code
+	}
+	fmt.Fprintln(stderr, "ERROR! "+msg)
+	return code
+}
+
+// jsonOutput says whether the command was asked for --output json: its
+// parsed flag, or, when parsing stopped before it, the arguments.
+func jsonOutput(cmd *cobra.Command, args []string) bool {
+	if cmd != nil {
+		if f := cmd.Flags().Lookup("output"); f != nil && f.Changed {
+			return f.Value.String() == "json"
+		}
+	}
+	for i, a := range args {
+		if a == "--output=json" || a == "--output" && i+1 < len(args) && args[i+1] == "json" {
+			return true
+		}
+	}
+	return false
+}
+
+// writeJSONError writes an error that ends the run as one JSON event on
+// w (docs/json-events.md): what in "msg", what to do in "hint", the exit
+// code in "exit_code".
+func writeJSONError(w io.Writer, code int, msg string) {
+	what, hint, _ := strings.Cut(msg, "\n  hint: ")
+	ev := report.Event{Kind: report.ErrorReport, Time: time.Now(), Msg: what, Hint: hint, ExitCode: code, Schema: report.SchemaVersion}
+	report.NewJSON(w).Emit(ev)
 }
 
 // errSilent is returned when the error was already reported.
@@ -94,15 +136,16 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newRunCmd(), newRoleCmd(), newVersionCmd(), newDocCmd(), newInitCmd(), newLabCmd(), newStatusCmd(), newVaultCmd())
+	root.AddCommand(newRunCmd(), newRoleCmd(), newExecCmd(), newVersionCmd(), newDocCmd(), newInitCmd(), newLabCmd(), newStatusCmd(), newVaultCmd())
 	// --version on pgplay and on run (ansible-playbook --version), as the
 	// version command prints it.
-	for _, c := range []*cobra.Command{root, findCmd(root, "run"), findCmd(root, "role")} {
+	for _, c := range []*cobra.Command{root, findCmd(root, "run"), findCmd(root, "role"), findCmd(root, "exec")} {
 		c.Version = versionLine()
 		c.SetVersionTemplate(versionText() + "\n")
 		c.Flags().Bool("version", false, "print pgplay's version and the commit it was built from, and exit")
 	}
 	root.SetFlagErrorFunc(flagError)
+	registerCompletions(root)
 	return root
 }
 

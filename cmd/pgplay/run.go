@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -53,6 +54,16 @@ type runFlags struct {
 	listTasks   bool
 	listTags    bool
 	syntaxCheck bool
+
+	askBecomePass bool // -K: ask for the sudo password on the terminal
+
+	startAt string // --start-at-task
+	step    bool   // --step: ask before each task on the terminal
+
+	// adhoc selects `pgplay exec`'s output: one block per host as the
+	// ansible command prints it (oneLine: one line per host).
+	adhoc   bool
+	oneLine bool
 }
 
 // vaultFiles opens the vault files of the run; their values are secrets.
@@ -63,17 +74,33 @@ func (f *runFlags) vaultFiles() *vault.Files {
 	return f.vault
 }
 
+// register adds the flags of `run` and `role`: the common ones and those
+// that choose tasks of a playbook.
 func (f *runFlags) register(cmd *cobra.Command) {
+	f.registerCommon(cmd)
+	fl := cmd.Flags()
+	fl.StringSliceVarP(&f.tags, "tags", "t", nil, "only run tasks tagged with these tags")
+	fl.StringSliceVar(&f.skipTags, "skip-tags", nil, "skip tasks tagged with these tags")
+	fl.BoolVar(&f.forceHandlers, "force-handlers", false, "run notified handlers on hosts that failed after notifying them")
+	fl.BoolVar(&f.listHosts, "list-hosts", false, "list each play's hosts (after --limit) and exit; does not connect")
+	fl.BoolVar(&f.listTasks, "list-tasks", false, "list the tasks that would run (after --tags/--skip-tags) and exit; -i not needed")
+	fl.BoolVar(&f.listTags, "list-tags", false, "list each play's tags and exit; -i not needed")
+	fl.BoolVar(&f.syntaxCheck, "syntax-check", false, "check the playbook and exit (with -i, also host patterns and templates); does not connect")
+	fl.StringVar(&f.startAt, "start-at-task", "", "leave out the tasks before the first one named so (NAME, 'ROLE : NAME' or a glob; --list-tasks shows names)")
+	fl.BoolVar(&f.step, "step", false, "ask on the terminal before each task: (y)es, (n)o, (c)ontinue without asking")
+}
+
+// registerCommon adds the flags every command that runs tasks takes
+// (`run`, `role`, `exec`): inventory, hosts, variables, check mode,
+// output, connection and become.
+func (f *runFlags) registerCommon(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringVarP(&f.inventory, "inventory", "i", "", "inventory file (YAML, Ansible's shape)")
 	fl.StringVarP(&f.limit, "limit", "l", "", "limit to hosts matching this pattern (e.g. node1, 'postgres:!node3')")
-	fl.StringSliceVarP(&f.tags, "tags", "t", nil, "only run tasks tagged with these tags")
-	fl.StringSliceVar(&f.skipTags, "skip-tags", nil, "skip tasks tagged with these tags")
 	fl.StringArrayVarP(&f.extra, "extra-vars", "e", nil, "extra variables: k=v, @file.yaml, or JSON/YAML inline; highest precedence")
 	fl.BoolVarP(&f.check, "check", "C", false, "check mode: report what would change, change nothing")
 	fl.BoolVarP(&f.diff, "diff", "D", false, "show diffs of changed files")
 	fl.IntVarP(&f.forks, "forks", "f", 20, "how many hosts to work on in parallel")
-	fl.BoolVar(&f.forceHandlers, "force-handlers", false, "run notified handlers on hosts that failed after notifying them")
 	fl.CountVarP(&f.verbose, "verbose", "v", "more output (-v, -vv, -vvv)")
 	fl.StringVar(&f.output, "output", "human", "output format: human or json (one JSON object per event)")
 	fl.BoolVar(&f.acceptNew, "accept-new-host-keys", false, "trust and record unknown host keys (never a changed one)")
@@ -82,10 +109,7 @@ func (f *runFlags) register(cmd *cobra.Command) {
 	fl.StringVarP(&f.user, "user", "u", "", "SSH login user for hosts whose inventory sets no ssh_user/ansible_user")
 	fl.StringVar(&f.privateKey, "private-key", "", "SSH private key file for hosts whose inventory sets no ssh_key/ansible_ssh_private_key_file (alias --key-file)")
 	fl.StringVar(&f.becomeUser, "become-user", "", "user to become (sudo -u) in plays that set no become_user (default root)")
-	fl.BoolVar(&f.listHosts, "list-hosts", false, "list each play's hosts (after --limit) and exit; does not connect")
-	fl.BoolVar(&f.listTasks, "list-tasks", false, "list the tasks that would run (after --tags/--skip-tags) and exit; -i not needed")
-	fl.BoolVar(&f.listTags, "list-tags", false, "list each play's tags and exit; -i not needed")
-	fl.BoolVar(&f.syntaxCheck, "syntax-check", false, "check the playbook and exit (with -i, also host patterns and templates); does not connect")
+	fl.BoolVarP(&f.askBecomePass, "ask-become-pass", "K", false, "ask on the terminal for the sudo password, for hosts where sudo wants one")
 	fl.SetNormalizeFunc(ansibleAliases)
 }
 
@@ -112,7 +136,7 @@ func newRunCmd() *cobra.Command {
 			if err != nil {
 				return withCode(exitOptions, fmt.Errorf("playbook %s not found on disk or in the binary\n  hint: check the path; `pgplay init DIR` writes out the built-in playbooks", args[0]))
 			}
-			opt := playbook.Options{Source: src, KnownModule: knownModule, ModuleNames: modules.Names(), Decrypt: f.vaultFiles().Decrypt, CheckTemplate: tmpl.New().Check}
+			opt := playbook.Options{Source: src, KnownModule: knownModule, ModuleNames: modules.Names(), ModuleHint: modules.AnsibleHint, Decrypt: f.vaultFiles().Decrypt, CheckTemplate: tmpl.New().Check}
 			if found.Dir != "" {
 				opt.Source = src.With(found.Dir)
 			}
@@ -148,7 +172,7 @@ func newRoleCmd() *cobra.Command {
 				return withCode(exitOptions, fmt.Errorf("%w\n  hint: %s", err, vault.KeyHint))
 			}
 			src := defaultSource()
-			opt := playbook.Options{Source: src, KnownModule: knownModule, ModuleNames: modules.Names(), CheckTemplate: tmpl.New().Check}
+			opt := playbook.Options{Source: src, KnownModule: knownModule, ModuleNames: modules.Names(), ModuleHint: modules.AnsibleHint, CheckTemplate: tmpl.New().Check}
 			rr, err := playbook.RoleRefFor(args[0], nil, opt)
 			if err != nil {
 				return withCode(exitParse, err)
@@ -164,6 +188,28 @@ func newRoleCmd() *cobra.Command {
 	cmd.Flags().StringVar(&hosts, "hosts", "all", "host pattern the role runs on (before --limit)")
 	cmd.Flags().BoolVarP(&become, "become", "b", true, "run the role's tasks with become (sudo)")
 	return cmd
+}
+
+// unknownModuleHint says what to write instead of an unknown module name:
+// pgplay's spelling of an Ansible module, or the closest module names.
+func unknownModuleHint(name string) string {
+	if h := modules.AnsibleHint(name); h != "" {
+		return h
+	}
+	return didYouMeanModule(name) + "`pgplay doc` lists the modules"
+}
+
+// didYouMeanModule is "did you mean "x"? " for the closest module names,
+// or "".
+func didYouMeanModule(name string) string {
+	s := playbook.Suggest(name, modules.Names())
+	if len(s) == 0 {
+		return ""
+	}
+	for i := range s {
+		s[i] = strconv.Quote(s[i])
+	}
+	return "did you mean " + strings.Join(s, " or ") + "? "
 }
 
 func knownModule(name string) bool {
@@ -205,6 +251,14 @@ func execute(cmd *cobra.Command, f *runFlags, pb *playbook.Playbook, src *conten
 			}
 		}
 	}
+	var step func(string) runner.StepAnswer
+	if f.step && !f.inspecting() {
+		tty, err := terminalIn(cmd)
+		if err != nil {
+			return withCode(exitOptions, fmt.Errorf("--step asks before each task on a terminal, and %w\n  hint: run it in a terminal, or choose the tasks with --start-at-task, --tags or --skip-tags (--list-tasks shows them)", err))
+		}
+		step = stepPrompter(tty, cmd.ErrOrStderr())
+	}
 	limit, err := expandLimit(f.limit)
 	if err != nil {
 		return withCode(exitOptions, err)
@@ -232,19 +286,31 @@ func execute(cmd *cobra.Command, f *runFlags, pb *playbook.Playbook, src *conten
 	red.Add(f.vaultFiles().Secrets()...) // every value of a vault file
 	out := cmd.OutOrStdout()
 	var sink report.Sink
-	if f.output == "json" {
+	switch {
+	case f.output == "json":
 		sink = report.NewJSON(out)
-	} else {
+	case f.adhoc:
+		sink = report.NewAdhoc(out, report.UseColor(out), f.oneLine)
+	default:
 		sink = report.NewHuman(out, report.UseColor(out), f.verbose)
+	}
+	var becomePass string
+	if f.askBecomePass && !f.inspecting() {
+		if becomePass, err = askBecomePassword(cmd); err != nil {
+			return err
+		}
 	}
 	r := runner.New(runner.Options{
 		Inventory: inv, Source: src, Limit: limit, Tags: f.tags, SkipTags: f.skipTags,
 		ExtraVars: extra, Check: f.check, Diff: f.diff, Forks: f.forks, Verbosity: f.verbose, ForceHandlers: f.forceHandlers,
 		Sink: sink, Redactor: red, AcceptNewHostKeys: f.acceptNew, ConnectTimeout: f.connectTimeout,
+		StartAtTask: f.startAt, Step: step, BecomePassword: becomePass,
 	})
 	if err := r.Prepare(pb); err != nil {
 		code := exitParse
-		if strings.HasPrefix(err.Error(), "--limit") {
+		if strings.HasPrefix(err.Error(), "--start-at-task") {
+			code = exitOptions
+		} else if strings.HasPrefix(err.Error(), "--limit") {
 			code = exitOptions
 			err = fmt.Errorf("%w\n  hint: --limit takes hosts or groups of the inventory, or a pattern: node1, 'db:!node3'", err)
 		}

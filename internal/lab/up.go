@@ -275,11 +275,13 @@ type stateFile struct {
 }
 
 // writeStateFiles writes files into the state directory, owned by the user
-// who ran sudo (so `pgplay run` and `ssh -F` work without root).
+// who ran sudo (so `pgplay run` and `ssh -F` work without root). A new
+// state directory is 0700: it holds the lab's private key and an
+// inventory with every password.
 func writeStateFiles(sf StateFiles, files []stateFile) error {
 	uid, gid := sudoUser()
 	if _, err := os.Stat(sf.Dir); errors.Is(err, os.ErrNotExist) {
-		if err := os.MkdirAll(sf.Dir, 0o755); err != nil {
+		if err := os.MkdirAll(sf.Dir, 0o700); err != nil {
 			return fmt.Errorf("state directory: %w", err)
 		}
 		if uid >= 0 {

@@ -27,6 +27,10 @@ type Options struct {
 	KnownModule func(name string) bool
 	// ModuleNames optionally lists the modules, for "did you mean" hints.
 	ModuleNames []string
+	// ModuleHint, if set, says what to write instead of an unknown module
+	// name (an Ansible module pgplay spells differently); "" when it has
+	// nothing to say, and the did-you-mean hint is given.
+	ModuleHint func(name string) string
 	// Decrypt, if set, is given every vars file before it is parsed, so
 	// that encrypted files (pgplay vault) can be read; it returns the
 	// plain text (data unchanged when the file is not encrypted).
@@ -261,6 +265,9 @@ var playKeys = []string{
 	"pre_tasks", "tasks", "post_tasks", "handlers", "serial", "gather_facts",
 	"any_errors_fatal", "force_handlers", "tags", "secret_vars",
 }
+
+// PlayKeywords lists the keys a play may have, for documentation.
+func PlayKeywords() []string { return append([]string(nil), playKeys...) }
 
 // unsupportedPlayKeys are Ansible play keys pgplay does not have, with what
 // to do instead.

@@ -37,6 +37,10 @@ var taskKeywords = []string{
 	"args", "include_tasks", "import_tasks",
 }
 
+// TaskKeywords lists the keywords a task may have (besides its module),
+// for documentation.
+func TaskKeywords() []string { return append([]string(nil), taskKeywords...) }
+
 var taskKeywordSet = func() map[string]struct{} {
 	m := map[string]struct{}{}
 	for _, k := range taskKeywords {
@@ -458,8 +462,14 @@ func (p *parser) parseTask(tc *taskCtx, n *yaml.Node) (*Task, error) {
 	m := modules[0]
 	t.Module = moduleName(m.Key)
 	if t.Module != "meta" && p.opt.KnownModule != nil && !p.opt.KnownModule(t.Module) {
-		hint := didYouMean(t.Module, append(append([]string{}, p.opt.ModuleNames...), taskKeywords...))
-		hint += "`pgplay doc` lists the modules"
+		hint := ""
+		if p.opt.ModuleHint != nil {
+			hint = p.opt.ModuleHint(t.Module)
+		}
+		if hint == "" {
+			hint = didYouMean(t.Module, append(append([]string{}, p.opt.ModuleNames...), taskKeywords...))
+			hint += "`pgplay doc` lists the modules"
+		}
 		return nil, errAt(file, m.K, hint, "unknown module %q", m.Key)
 	}
 	t.KeyPos[t.Module] = PosOf(file, m.K)

@@ -14,10 +14,14 @@ type Pos struct {
 	Col  int
 }
 
-// String formats a position as file:line:col.
+// String formats a position as file:line:col, or as File alone when it
+// has no line (input from the command line, e.g. `pgplay exec -a`).
 func (p Pos) String() string {
 	if p.File == "" {
 		return "<input>"
+	}
+	if p.Line == 0 {
+		return p.File
 	}
 	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col)
 }

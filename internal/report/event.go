@@ -8,6 +8,12 @@ import (
 	"time"
 )
 
+// SchemaVersion is the version of the JSON events' shape
+// (docs/json-events.md), given on the run_start and error events. It
+// changes when a field is removed or changes meaning, not when one is
+// added.
+const SchemaVersion = 1
+
 // Kind names an event.
 type Kind string
 
@@ -69,6 +75,13 @@ type Event struct {
 	// Check says the run is in check mode (so changes were not made).
 	Check bool `json:"check,omitempty"`
 
+	// Schema is SchemaVersion on run_start and error events.
+	Schema int `json:"schema,omitempty"`
+	// Hint says what to do about an error event's Msg; ExitCode is the
+	// exit code pgplay ends with, on an error that ends the run.
+	Hint     string `json:"hint,omitempty"`
+	ExitCode int    `json:"exit_code,omitempty"`
+
 	Stats    map[string]*Stats `json:"stats,omitempty"`
 	Hosts    []string          `json:"hosts,omitempty"` // host order for the recap
 	Duration time.Duration     `json:"duration_ns,omitempty"`
@@ -86,7 +99,15 @@ type Stats struct {
 	Skipped     int `json:"skipped"`
 	Rescued     int `json:"rescued"`
 	Ignored     int `json:"ignored"`
+	// IgnoredChanged counts the ignored failures whose result says it
+	// changed something (a command that ran and failed): Ansible's recap
+	// counts those in changed= as well (RecapChanged).
+	IgnoredChanged int `json:"-"`
 }
+
+// RecapChanged is the recap's changed= as ansible-playbook counts it:
+// the changed results and the ignored failures that changed something.
+func (s Stats) RecapChanged() int { return s.Changed + s.IgnoredChanged }
 
 // RecapOK is the recap's ok= as ansible-playbook counts it: every task
 // result that neither failed nor was skipped, the changed ones and the
@@ -95,11 +116,12 @@ type Stats struct {
 func (s Stats) RecapOK() int { return s.OK + s.Changed + s.Ignored }
 
 // MarshalJSON writes the counters as the recap shows them: "ok" is
-// RecapOK, as in Ansible's JSON callback.
+// RecapOK and "changed" RecapChanged, as in Ansible's JSON callback.
 func (s Stats) MarshalJSON() ([]byte, error) {
 	type counters Stats // without this method
 	c := counters(s)
 	c.OK = s.RecapOK()
+	c.Changed = s.RecapChanged()
 	return json.Marshal(c)
 }
 

@@ -204,11 +204,11 @@ func (h *Human) recap(e Event) {
 			c = h.unreach
 		case s.Failed > 0:
 			c = h.failed
-		case s.Changed > 0:
+		case s.RecapChanged() > 0:
 			c = h.changed
 		}
 		fmt.Fprintf(h.w, "%s : ok=%-4d changed=%-4d unreachable=%-4d failed=%-4d skipped=%-4d rescued=%-4d ignored=%d\n",
-			c.Sprint(fmt.Sprintf("%-*s", width, n)), s.RecapOK(), s.Changed, s.Unreachable, s.Failed, s.Skipped, s.Rescued, s.Ignored)
+			c.Sprint(fmt.Sprintf("%-*s", width, n)), s.RecapOK(), s.RecapChanged(), s.Unreachable, s.Failed, s.Skipped, s.Rescued, s.Ignored)
 	}
 	if e.Duration > 0 {
 		fmt.Fprintf(h.w, "\nfinished in %.2fs\n", e.Duration.Seconds())

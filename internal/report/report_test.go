@@ -107,14 +107,15 @@ func TestHumanOutput(t *testing.T) {
 }
 
 // The recap's ok= is Ansible's: ok and changed results and ignored
-// failures, in the human recap and in the JSON recap event alike.
+// failures, in the human recap and in the JSON recap event alike; its
+// changed= counts an ignored failure that changed something, as Ansible's.
 func TestRecapOKCountsAsAnsible(t *testing.T) {
-	st := map[string]*Stats{"n1": {OK: 2, Changed: 3, Skipped: 4, Ignored: 1, Failed: 1, Rescued: 1}}
+	st := map[string]*Stats{"n1": {OK: 2, Changed: 3, Skipped: 4, Ignored: 1, IgnoredChanged: 1, Failed: 1, Rescued: 1}}
 	ev := Event{Kind: Recap, Hosts: []string{"n1"}, Stats: st}
 	var hb, jb bytes.Buffer
 	NewHuman(&hb, false, 0).Emit(ev)
 	NewJSON(&jb).Emit(ev)
-	want := "n1 : ok=6    changed=3    unreachable=0    failed=1    skipped=4    rescued=1    ignored=1\n"
+	want := "n1 : ok=6    changed=4    unreachable=0    failed=1    skipped=4    rescued=1    ignored=1\n"
 	if !strings.Contains(hb.String(), want) {
 		t.Errorf("human recap\n%s\nwant the line\n%s", hb.String(), want)
 	}
@@ -124,7 +125,7 @@ func TestRecapOKCountsAsAnsible(t *testing.T) {
 	if err := json.Unmarshal(jb.Bytes(), &m); err != nil {
 		t.Fatalf("JSON sink wrote %q: %v", jb.String(), err)
 	}
-	wantJSON := map[string]int{"ok": 6, "changed": 3, "unreachable": 0, "failed": 1, "skipped": 4, "rescued": 1, "ignored": 1}
+	wantJSON := map[string]int{"ok": 6, "changed": 4, "unreachable": 0, "failed": 1, "skipped": 4, "rescued": 1, "ignored": 1}
 	if got := m.Stats["n1"]; fmt.Sprint(got) != fmt.Sprint(wantJSON) {
 		t.Errorf("JSON recap stats %v, want %v", got, wantJSON)
 	}

@@ -116,6 +116,9 @@ func (r *Runner) checkTemplates(pb *playbook.Playbook) error {
 		if s := closest(names[0], names2); s != "" {
 			hint = fmt.Sprintf("did you mean .%s? ", s) + hint
 		}
+		if f := tmpl.FactHint(names[0]); f != "" {
+			hint = f
+		}
 		return &playbook.Error{Pos: pos, Msg: fmt.Sprintf("%s uses undefined variable %q (it is defined nowhere: not in the inventory, plays, roles, vars files, registered results or -e)", what, names[0]), Hint: hint}
 	}
 	var walk func(ts []*playbook.Task, role *playbook.RoleRef) error

@@ -42,12 +42,23 @@ type Options struct {
 	// Connection settings applied to every host.
 	AcceptNewHostKeys bool
 	ConnectTimeout    time.Duration
+	// BecomePassword is given to sudo on the hosts where it asks for one
+	// (-K); New adds it to the Redactor.
+	BecomePassword string
 	// Pool, when set, is used (and not closed) instead of a run-owned pool.
 	Pool *transport.Pool
 	// InterruptGrace is how long tasks under way may go on after the run's
 	// context is cancelled (SIGINT) before they are cancelled too (default 10s).
 	// No new task starts after the cancel.
 	InterruptGrace time.Duration
+	// StartAtTask, when set, leaves out every task before the first one
+	// it names (ansible-playbook's --start-at-task): a task's name, "ROLE
+	// : NAME", or a shell glob. Prepare refuses a name no task has.
+	StartAtTask string
+	// Step, when set, is asked before each task (not handlers) whether to
+	// run it (ansible-playbook's --step); its argument is the task's
+	// label as the TASK line shows it.
+	Step func(task string) StepAnswer
 	// ProgressEvery is how often a long task reports the hosts still
 	// working on it (default 10s).
 	ProgressEvery time.Duration
@@ -76,6 +87,10 @@ type Runner struct {
 	order      []string
 	extraTmpl  []string // keys of ExtraVars whose values hold templates
 	forks      *workers // run a task on hosts, at most Forks at once
+
+	// --start-at-task and --step state; tasks run one at a time.
+	started bool // the task StartAtTask names was reached
+	stepAll bool // Step was answered "continue"
 
 	// A check run's simulated file changes, per host (see overlay.go).
 	overlays checkOverlays
@@ -113,6 +128,9 @@ func New(opt Options) *Runner {
 	}
 	if opt.Redactor == nil {
 		opt.Redactor = report.NewRedactor()
+	}
+	if opt.BecomePassword != "" {
+		opt.Redactor.Add(opt.BecomePassword)
 	}
 	if opt.Source == nil {
 		opt.Source = &content.Source{Dirs: []string{"."}}
@@ -190,6 +208,9 @@ func (r *Runner) Prepare(pb *playbook.Playbook) error {
 	if err := r.checkTemplates(pb); err != nil {
 		return err
 	}
+	if err := r.checkStartAt(pb); err != nil {
+		return err
+	}
 	r.collectSecrets(pb)
 	return nil
 }
@@ -229,7 +250,7 @@ func (r *Runner) Run(ctx context.Context, pb *playbook.Playbook) *Outcome {
 	ctx = execCtx
 	r.forks = newWorkers(r.opt.Forks)
 	defer r.forks.close()
-	r.emit(report.Event{Kind: report.RunStart, Msg: pb.File})
+	r.emit(report.Event{Kind: report.RunStart, Msg: pb.File, Schema: report.SchemaVersion})
 	out := &Outcome{}
 	for _, p := range pb.Plays {
 		if r.stopped() {

@@ -75,6 +75,9 @@ func (pr *playRun) runTask(ctx context.Context, t *playbook.Task, hosts []*hostS
 	if !in.handler && !r.selected(tags) {
 		return nil
 	}
+	if !in.handler && !r.reachedStart(t, in) {
+		return nil
+	}
 	if t.Module == "meta" {
 		return pr.meta(ctx, t, hosts, in)
 	}
@@ -97,6 +100,15 @@ func (pr *playRun) runTask(ctx context.Context, t *playbook.Task, hosts []*hostS
 	kind := report.TaskStart
 	if in.handler {
 		kind = report.HandlerRun
+	}
+	if !in.handler {
+		label := name
+		if roleName != "" {
+			label = roleName + " : " + name
+		}
+		if !r.stepAllows(label) {
+			return nil
+		}
 	}
 	r.emit(report.Event{Kind: kind, Play: pr.play.Name, Task: name, Role: roleName, Where: t.Pos.String()})
 
@@ -604,6 +616,9 @@ func (pr *playRun) finish(h *hostState, ev report.Event, tc *taskCtx, res *modul
 		h.stats.Failed++
 	case ignored:
 		h.stats.Ignored++
+		if res.Changed {
+			h.stats.IgnoredChanged++
+		}
 	case res.Skipped:
 		h.stats.Skipped++
 	case res.Changed:

@@ -231,6 +231,7 @@ func hasTemplate(x any) bool {
 func (r *Runner) connConfig(name string, vars map[string]any) (transport.Config, error) {
 	cfg, err := transport.ConfigFromVars(name, vars)
 	cfg.AcceptNewHostKeys = r.opt.AcceptNewHostKeys
+	cfg.BecomePassword = r.opt.BecomePassword
 	cfg.ConnectTimeout = r.opt.ConnectTimeout
 	if r.opt.Verbosity >= 3 {
 		// -vvv: how the connection is made, as ssh -vvv tells it.

@@ -109,6 +109,11 @@ func execMessage(te *Error, node, goMsg string, cond bool, vars map[string]any) 
 		if pm := pathRe.FindStringSubmatch(node); pm != nil && pm[1] != "" {
 			parent = pm[1]
 		}
+		if parent == "." && FactHint(key) != "" {
+			te.Msg = fmt.Sprintf("undefined variable %q", key)
+			te.Hint = FactHint(key)
+			return
+		}
 		if parent == "." {
 			te.Msg = fmt.Sprintf("undefined variable %q", key)
 			if near := nearest(key, vars); near != "" {
@@ -149,12 +154,24 @@ func execMessage(te *Error, node, goMsg string, cond bool, vars map[string]any) 
 	}
 	if m := callRe.FindStringSubmatch(goMsg); m != nil {
 		te.Msg = m[1] + ": " + m[2]
-		return
+	} else {
+		te.Msg = goMsg
 	}
-	te.Msg = goMsg
 	if strings.Contains(goMsg, "incompatible types for comparison") {
-		te.Hint = `compare values of one type: eq (toString .x) "5", or eq (int .x) 5`
+		te.Hint = compareHint(node)
 	}
+}
+
+var compareRe = regexp.MustCompile(`^(eq|ne|lt|le|gt|ge)\s+(\S+)\s+"(-?\d+(?:\.\d+)?)"$`)
+
+// compareHint says how to compare values of two types, for node (the
+// failing comparison, e.g. `eq .port "8080"`).
+func compareHint(node string) string {
+	if m := compareRe.FindStringSubmatch(strings.TrimSpace(node)); m != nil {
+		return fmt.Sprintf(`%s is a number and "%s" a string, which Go templates do not compare: write %s %s %s (a number is not quoted), or %s (toString %s) "%s"`,
+			m[2], m[3], m[1], m[2], m[3], m[1], m[2], m[3])
+	}
+	return `compare values of one type: eq (toString .x) "5", or eq (int .x) 5 (a number is not quoted)`
 }
 
 // parseMessage fills Msg and Hint for a syntax error.
@@ -165,11 +182,12 @@ func parseMessage(te *Error, text, goMsg string, cond bool) {
 	switch {
 	case strings.Contains(text, "{%"):
 		te.Hint = goTmpl + `: Jinja statements {% … %} do not exist; write {{ if .x }}…{{ else }}…{{ end }} or {{ range .list }}…{{ end }}`
-		return
-	case strings.Contains(line, " is defined") || strings.Contains(line, " is not defined"):
-		te.Hint = goTmpl + `: to test whether x is defined write {{ if hasKey . "x" }}…{{ end }}`
+		if h := idiomHint(text); h != "" {
+			te.Hint += "; " + h
+		}
 		return
 	}
+	idioms := idiomHint(line)
 	if cond {
 		line = "{{ " + line + " }}"
 	}
@@ -183,6 +201,16 @@ func parseMessage(te *Error, text, goMsg string, cond bool) {
 		if d != "" {
 			te.Hint += "; if it may be undefined: " + d
 		}
+		if idioms != "" {
+			te.Hint += " (docs/templates.md maps Jinja to pgplay's templates)"
+		}
+		if f := factIn(s); f != "" {
+			te.Hint += "; " + f
+		}
+		return
+	}
+	if idioms != "" {
+		te.Hint = goTmpl + ": " + idioms
 		return
 	}
 	if m := noFuncRe.FindStringSubmatch(goMsg); m != nil {
@@ -235,13 +263,19 @@ func suggest(line string) (string, bool) {
 			continue
 		}
 		r := rewriteJinja(orig)
-		if r != orig && parses(r) {
+		// Piping into a field (`.x | .to_yaml`) is never what a
+		// Jinja filter meant: no suggestion is better than that one.
+		if r != orig && parses(r) && !strings.Contains(r, "| .") && !jinjaWordRe.MatchString(r) {
 			return "{{ " + r + " }}", true
 		}
 		return "", false
 	}
 	return "", false
 }
+
+// jinjaWordRe finds a Jinja keyword that a rewrite took for a variable
+// (`x is string` -> `.x .is .string`): such a rewrite is wrong.
+var jinjaWordRe = regexp.MustCompile(`\.(is|in|if|else|not)\b`)
 
 func parses(action string) bool {
 	_, err := template.New("s").Funcs(checkFuncs).Parse("{{ " + action + " }}")
@@ -260,6 +294,7 @@ var (
 
 // rewriteJinja makes a best-effort Go template version of a Jinja action.
 func rewriteJinja(s string) string {
+	s = rewriteIdioms(s)
 	s = squoteRe.ReplaceAllString(s, `"$1"`)
 	s = filterCallRe.ReplaceAllStringFunc(s, func(m string) string {
 		sm := filterCallRe.FindStringSubmatch(m)

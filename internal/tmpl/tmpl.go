@@ -366,6 +366,16 @@ var jinjaStmtRe = regexp.MustCompile(`\{%-?\s*(if|elif|else|endif|for|endfor|set
 
 // jinjaStatement refuses a text holding a Jinja statement ({% if %}), which
 // Go templates would otherwise pass through as plain text.
+// statementHint says how to write text's Jinja statements as Go
+// template actions.
+func statementHint(text string) string {
+	h := "pgplay templates are Go text/template: statements are actions, as {{ if .x }}…{{ else }}…{{ end }}, {{ range .list }}…{{ end }}, {{ $v := .x }}"
+	if ih := idiomHint(text); ih != "" {
+		h += "; " + ih
+	}
+	return h
+}
+
 func jinjaStatement(name, text string) error {
 	loc := jinjaStmtRe.FindStringIndex(text)
 	if loc == nil {
@@ -375,5 +385,5 @@ func jinjaStatement(name, text string) error {
 	return &Error{Name: name, Line: line, multiline: strings.Contains(strings.TrimSpace(text), "\n"),
 		Msg:     "Jinja statement in a template",
 		Snippet: lineOf(text, line),
-		Hint:    "pgplay templates are Go text/template: write {{ if .x }}…{{ else }}…{{ end }}, {{ range .list }}…{{ end }}, {{ $v := .x }}"}
+		Hint:    statementHint(text)}
 }

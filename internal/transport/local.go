@@ -24,6 +24,7 @@ type localHost struct {
 	user  string
 	stats *poolStats
 	idr   *idResolver
+	auth  *becomeAuth // -K's password for sudo; nil: none
 
 	mu       sync.Mutex
 	sessions map[string]*localSFTP
@@ -79,8 +80,16 @@ func (h *localHost) run(ctx context.Context, cmd Cmd, become string) (Result, er
 		return Result{}, fmt.Errorf("host %s: %w", h.name, err)
 	}
 	var argv, env []string
+	var stdinHead []byte
 	if become != "" {
-		full, err := execArgv(cmd, become)
+		sudo, head, err := h.auth.prefix(ctx, h.name, h.user, become, func(ctx context.Context, argv []string, stdin []byte) (Result, error) {
+			return h.run(ctx, Cmd{Argv: argv, Stdin: stdin}, "")
+		})
+		if err != nil {
+			return Result{}, err
+		}
+		stdinHead = head
+		full, err := execArgv(cmd, sudo)
 		if err != nil {
 			return Result{}, fmt.Errorf("host %s: %w", h.name, err)
 		}
@@ -103,8 +112,8 @@ func (h *localHost) run(ctx context.Context, cmd Cmd, become string) (Result, er
 	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	var stdout, stderr bytes.Buffer
 	c.Stdout, c.Stderr = &stdout, &stderr
-	if cmd.Stdin != nil {
-		c.Stdin = bytes.NewReader(cmd.Stdin)
+	if cmd.Stdin != nil || stdinHead != nil {
+		c.Stdin = bytes.NewReader(append(stdinHead, cmd.Stdin...))
 	}
 	// TERM to the process group first (sudo passes it on to the command),
 	// KILL 2s later.
@@ -191,7 +200,13 @@ func (h *localHost) openSFTP(ctx context.Context, become string) (*localSFTP, er
 		return nil, err
 	}
 	// Not CommandContext: the session outlives this call.
-	argv := append(sudoArgv(become), path, "-u", "077")
+	sudo, stdinHead, err := h.auth.prefix(ctx, h.name, h.user, become, func(ctx context.Context, argv []string, stdin []byte) (Result, error) {
+		return h.run(ctx, Cmd{Argv: argv, Stdin: stdin}, "")
+	})
+	if err != nil {
+		return nil, err
+	}
+	argv := append(sudo, path, "-u", "077")
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = localEnv(nil)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -207,6 +222,13 @@ func (h *localHost) openSFTP(ctx context.Context, become string) (*localSFTP, er
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		return nil, err
+	}
+	if stdinHead != nil {
+		if _, err := stdin.Write(stdinHead); err != nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			return nil, err
+		}
 	}
 	c, err := sftp.NewClientPipe(stdout, &requestCounter{w: stdin, n: &h.stats.sftpRequests}, sftpOptions()...)
 	if err != nil {

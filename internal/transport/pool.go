@@ -60,6 +60,9 @@ type Config struct {
 	ConnectTimeout time.Duration
 	// KeepAlive is the interval of keepalive requests (default 15s).
 	KeepAlive time.Duration
+	// BecomePassword, when set, is given to sudo where it asks for one
+	// (pgplay's -K); see becomeAuth. It never appears in a command line.
+	BecomePassword string
 }
 
 // Stats counts what a Pool did, for benchmarks and tests.
@@ -148,7 +151,9 @@ func (p *Pool) Target(ctx context.Context, cfg Config, become string) (Target, e
 
 func (p *Pool) open(ctx context.Context, cfg Config) (backend, error) {
 	if cfg.Local {
-		return newLocalHost(cfg.Name, &p.stats), nil
+		h := newLocalHost(cfg.Name, &p.stats)
+		h.auth = newBecomeAuth(cfg.BecomePassword)
+		return h, nil
 	}
 	s, err := resolveSettings(ctx, cfg)
 	if err != nil {
@@ -158,7 +163,9 @@ func (p *Pool) open(ctx context.Context, cfg Config) (backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newSSHHost(s, client, jumps, &p.stats), nil
+	h := newSSHHost(s, client, jumps, &p.stats)
+	h.auth = newBecomeAuth(cfg.BecomePassword)
+	return h, nil
 }
 
 // Close closes every SFTP session and connection. Targets handed out

@@ -101,9 +101,10 @@ func sudoArgv(become string) []string {
 	return []string{"sudo", "-n", "-H", "-u", become, "--"}
 }
 
-// execArgv is the full argv of cmd (without its directory): sudo when
-// become is set, then env with the assignments, then the program.
-func execArgv(cmd Cmd, become string) ([]string, error) {
+// execArgv is the full argv of cmd (without its directory): the sudo
+// prefix (sudoArgv, or becomeAuth's), then env with the assignments, then
+// the program.
+func execArgv(cmd Cmd, sudo []string) ([]string, error) {
 	if err := checkArgv(cmd.Argv); err != nil {
 		return nil, err
 	}
@@ -111,16 +112,14 @@ func execArgv(cmd Cmd, become string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var argv []string
-	if become != "" {
-		argv = append(argv, sudoArgv(become)...)
-	}
+	argv := append([]string(nil), sudo...)
 	argv = append(argv, "env")
 	argv = append(argv, env...)
 	return append(argv, cmd.Argv...), nil
 }
 
-// commandLine is the shell line that runs cmd as become over SSH:
+// commandLine is the shell line that runs cmd over SSH, as become when
+// sudo (the sudo prefix) is not empty:
 //
 //	cd DIR && sudo -n -H -u USER -- env LC_ALL=C.UTF-8 K=V argv...
 //	cd DIR && LC_ALL=C.UTF-8 K=V exec argv...          (no become)
@@ -128,10 +127,10 @@ func execArgv(cmd Cmd, become string) ([]string, error) {
 // Without become the shell sets the variables itself: one program less to
 // start than with env. `exec` runs the program found in PATH, never a
 // shell builtin or keyword of the same name, as env would.
-func commandLine(cmd Cmd, become string) (string, error) {
+func commandLine(cmd Cmd, sudo []string) (string, error) {
 	var line string
-	if become != "" {
-		argv, err := execArgv(cmd, become)
+	if len(sudo) > 0 {
+		argv, err := execArgv(cmd, sudo)
 		if err != nil {
 			return "", err
 		}

@@ -43,6 +43,7 @@ type sshHost struct {
 	stats  *poolStats
 	slots  chan struct{}
 	idr    *idResolver
+	auth   *becomeAuth // -K's password for sudo; nil: none
 
 	deadMu  sync.Mutex
 	deadErr error
@@ -246,7 +247,11 @@ func (h *sshHost) close() error {
 const pidMarker = "pgplay-pid "
 
 func (h *sshHost) run(ctx context.Context, cmd Cmd, become string) (Result, error) {
-	line, err := commandLine(cmd, become)
+	sudo, stdinHead, err := h.sudo(ctx, become)
+	if err != nil {
+		return Result{}, err
+	}
+	line, err := commandLine(cmd, sudo)
 	if err != nil {
 		return Result{}, fmt.Errorf("host %s: %w", h.s.name, err)
 	}
@@ -274,8 +279,8 @@ func (h *sshHost) run(ctx context.Context, cmd Cmd, become string) (Result, erro
 	var stdout bytes.Buffer
 	stderr := &pidWriter{pid: make(chan int, 1)}
 	sess.Stdout, sess.Stderr = &stdout, stderr
-	if cmd.Stdin != nil {
-		sess.Stdin = bytes.NewReader(cmd.Stdin)
+	if cmd.Stdin != nil || stdinHead != nil {
+		sess.Stdin = bytes.NewReader(append(stdinHead, cmd.Stdin...))
 	}
 	if err := sess.Start(line); err != nil {
 		if h.gone() {
@@ -313,6 +318,18 @@ func (h *sshHost) run(ctx context.Context, cmd Cmd, become string) (Result, erro
 		return res, err
 	}
 	return res, nil
+}
+
+// sudo returns the sudo prefix that runs a command as become (nil for
+// the login user) and what must come first on its standard input (the
+// -K password line, or nil).
+func (h *sshHost) sudo(ctx context.Context, become string) ([]string, []byte, error) {
+	if become == "" {
+		return nil, nil, nil
+	}
+	return h.auth.prefix(ctx, h.s.name, h.s.user, become, func(ctx context.Context, argv []string, stdin []byte) (Result, error) {
+		return h.run(ctx, Cmd{Argv: argv, Stdin: stdin}, "")
+	})
 }
 
 // maxPreamble bounds what pidWriter holds back while it looks for the
@@ -406,14 +423,19 @@ func (h *sshHost) stop(sess *ssh.Session, waited <-chan error, pids <-chan int, 
 // processes are become's).
 func (h *sshHost) killGroup(pgid int, sig, become string) {
 	argv := []string{"kill", "-s", sig, "--", "-" + strconv.Itoa(pgid)} // the form dash, bash and procps agree on
-	if become != "" {
-		argv = append(sudoArgv(become), argv...)
+	sudo, stdinHead, err := h.sudo(context.Background(), become)
+	if err != nil {
+		return
 	}
+	argv = append(sudo, argv...)
 	sess, err := h.client.NewSession()
 	if err != nil {
 		return
 	}
 	defer sess.Close()
+	if stdinHead != nil {
+		sess.Stdin = bytes.NewReader(stdinHead)
+	}
 	done := make(chan struct{})
 	go func() { _ = sess.Run(Quote(argv)); close(done) }()
 	select {
@@ -566,10 +588,11 @@ func (h *sshHost) openSFTPServer(ctx context.Context, become string) (*sftpSessi
 	if err != nil {
 		return nil, err
 	}
-	argv := []string{path, "-u", "077"}
-	if become != "" {
-		argv = append(sudoArgv(become), argv...)
+	sudo, stdinHead, err := h.sudo(ctx, become)
+	if err != nil {
+		return nil, err
 	}
+	argv := append(sudo, path, "-u", "077")
 	sess, stdin, stdout, err := h.pipedSession()
 	if err != nil {
 		return nil, err
@@ -579,6 +602,14 @@ func (h *sshHost) openSFTPServer(ctx context.Context, become string) (*sftpSessi
 	if err := sess.Start(Quote(argv)); err != nil {
 		sess.Close()
 		return nil, err
+	}
+	if stdinHead != nil {
+		// sudo reads the password line byte by byte; the rest of the
+		// pipe is sftp-server's.
+		if _, err := stdin.Write(stdinHead); err != nil {
+			sess.Close()
+			return nil, err
+		}
 	}
 	c, err := sftp.NewClientPipe(stdout, &requestCounter{w: stdin, n: &h.stats.sftpRequests}, sftpOptions()...)
 	if err != nil {

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/pgplay/pgplay/internal/sshtest"
+)
+
+// openPTY returns a pseudo-terminal's controlling side and its terminal,
+// which pgplay reads as its standard input.
+func openPTY(t *testing.T) (ctl, tty *os.File) {
+	t.Helper()
+	ctl, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ctl.Close() })
+	if err := unix.IoctlSetPointerInt(int(ctl.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetInt(int(ctl.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tty, err = os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tty.Close() })
+	// Drain what the terminal echoes, so that it never blocks.
+	go func() {
+		b := make([]byte, 4096)
+		for {
+			if _, err := ctl.Read(b); err != nil {
+				return
+			}
+		}
+	}()
+	return ctl, tty
+}
+
+// cliTTY runs pgplay with a terminal as standard input, on which typed is
+// typed.
+func cliTTY(t *testing.T, typed string, args ...string) (int, string, string) {
+	t.Helper()
+	ctl, tty := openPTY(t)
+	if _, err := ctl.WriteString(typed); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	code := runWithInput(ctx, args, tty, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// sudoPasswordUser creates a user who may sudo to anyone with its
+// password, and an inventory logging in as it to a real sshd.
+func sudoPasswordUser(t *testing.T, password string) (inv string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Fatal("this test creates a user (useradd) and a sudoers file; CI runs as root")
+	}
+	var rb [4]byte
+	_, _ = rand.Read(rb[:])
+	user := "pgplay-k" + hex.EncodeToString(rb[:])
+	if out, err := exec.Command("useradd", "-M", "-d", "/", "-s", "/bin/sh", user).CombinedOutput(); err != nil {
+		t.Fatalf("useradd: %v: %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("userdel", "-f", user).Run() })
+	cp := exec.Command("chpasswd")
+	cp.Stdin = strings.NewReader(user + ":" + password + "\n")
+	if out, err := cp.CombinedOutput(); err != nil {
+		t.Fatalf("chpasswd: %v: %s", err, out)
+	}
+	sudoers := "/etc/sudoers.d/" + user // no dot: sudo reads it
+	if err := os.WriteFile(sudoers, []byte(user+" ALL=(ALL:ALL) ALL\n"), 0o440); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(sudoers) })
+
+	srv := sshtest.Start(t)
+	for _, d := range []string{filepath.Dir(srv.Dir), srv.Dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(filepath.Join(srv.Dir, "authorized_keys"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := srv.Config("a")
+	dir := t.TempDir()
+	inv = filepath.Join(dir, "inv.yaml")
+	writeFiles(t, dir, map[string]string{"inv.yaml": fmt.Sprintf(
+		"all:\n  hosts:\n    a:\n      ssh_host: %s\n      ssh_port: %d\n      ssh_user: %s\n      ssh_key: %s\n      ssh_known_hosts: %s\n      ssh_config: none\n",
+		cfg.Addr, cfg.Port, user, cfg.KeyFiles[0], cfg.KnownHostsFiles[0])})
+	return inv
+}
+
+// -K asks for the sudo password on the terminal and gives it to sudo
+// where sudo wants one: commands and files (SFTP) as root work, and the
+// password is in no output, even at -vvvv. A wrong password is refused
+// with a clear message; without a terminal -K says what to do.
+func TestAskBecomePass(t *testing.T) {
+	const pw = "Pw-for-K-9x7!"
+	inv := sudoPasswordUser(t, pw)
+	shared := sharedDir(t)
+
+	code, out, errs := cliTTY(t, pw+"\n", "exec", "a", "-i", inv, "-a", "id -un", "-b", "-K", "-vvvv")
+	if code != 0 || !strings.Contains(out, "a | CHANGED | rc=0 >>\nroot\n") {
+		t.Errorf("-K command as root: exit %d\n%s\n%s", code, out, errs)
+	}
+	if !strings.Contains(errs, "BECOME password: ") {
+		t.Errorf("no password prompt on stderr:\n%s", errs)
+	}
+	if strings.Contains(out+errs, pw) {
+		t.Errorf("the password reached the output:\n%s\n%s", out, errs)
+	}
+	// A file as root (SFTP under sudo) and a command with its own stdin.
+	dest := filepath.Join(shared, "by-root")
+	code, out, errs = cliTTY(t, pw+"\n", "exec", "a", "-i", inv, "-m", "copy", "-a", "content=x dest="+dest, "-b", "-K", "--output", "json")
+	if code != 0 {
+		t.Errorf("-K copy: exit %d\n%s\n%s", code, out, errs)
+	}
+	if st, err := os.Stat(dest); err != nil || statUID(st) != 0 {
+		t.Errorf("-K copy: %s not written as root (%v)", dest, err)
+	}
+	if strings.Contains(out+errs, pw) {
+		t.Errorf("the password reached the JSON output:\n%s\n%s", out, errs)
+	}
+	code, out, errs = cliTTY(t, pw+"\n", "exec", "a", "-i", inv, "-m", "command", "-a", "stdin=hello cat", "-b", "-K")
+	if code != 0 || !strings.Contains(out, "rc=0 >>\nhello\n") {
+		t.Errorf("-K with the command's own stdin: exit %d\n%s\n%s", code, out, errs)
+	}
+
+	code, out, errs = cliTTY(t, "wrong-pw\n", "exec", "a", "-i", inv, "-a", "id -un", "-b", "-K")
+	if code != exitHostFailed || !strings.Contains(out, "sudo refused the become password given with -K") || strings.Contains(out+errs, "wrong-pw") {
+		t.Errorf("wrong -K password: exit %d, want 2 and a clear message without the password\n%s\n%s", code, out, errs)
+	}
+
+	code, out, errs = cli(t, "exec", "a", "-i", inv, "-a", "id -un", "-b", "-K")
+	if code != exitOptions || !strings.Contains(errs, "-K asks for the sudo password on a terminal") || !strings.Contains(errs, "NOPASSWD") {
+		t.Errorf("-K without a terminal: exit %d\n%s\n%s", code, out, errs)
+	}
+}
+
+// Where sudo needs no password, -K changes nothing: the password never
+// reaches a command's standard input.
+func TestAskBecomePassNotNeeded(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("become tests need root (sudo to nobody); CI runs as root")
+	}
+	l := newLab(t, []string{"a"}, "")
+	code, out, errs := cliTTY(t, "unused-pw\n", "exec", "a", "-i", l.inv, "-m", "shell", "-a", "wc -c", "-b", "--become-user", "nobody", "-K")
+	if code != 0 || !strings.Contains(out, "rc=0 >>\n0\n") {
+		t.Errorf("-K with passwordless sudo: exit %d, want the command to read nothing\n%s\n%s", code, out, errs)
+	}
+}
