@@ -94,7 +94,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newRunCmd(), newRoleCmd(), newVersionCmd(), newDocCmd(), newInitCmd(), newLabCmd(), newStatusCmd(), newVaultCmd())
+	root.AddCommand(newRunCmd(), newRoleCmd(), newVersionCmd(), newDocCmd(), newInitCmd(), newLabCmd(), newStatusCmd(), newVaultCmd(), newInventoryCmd())
 	// --version on pgplay and on run (ansible-playbook --version), as the
 	// version command prints it.
 	for _, c := range []*cobra.Command{root, findCmd(root, "run"), findCmd(root, "role")} {
