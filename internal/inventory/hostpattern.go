@@ -98,6 +98,9 @@ func expandRange(pattern string) ([]string, error) {
 		if err1 != nil || err2 != nil || b < 0 {
 			return nil, fmt.Errorf("host range [%s] in %q: begin and end are both numbers or both single letters", spec, pattern)
 		}
+		if b > e {
+			return nil, fmt.Errorf("host range [%s] in %q: begin is after end (it would name no host)", spec, pattern)
+		}
 		width := 0
 		if beg[0] == '0' && len(beg) > 1 {
 			if len(beg) != len(stop) {

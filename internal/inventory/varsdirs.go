@@ -39,7 +39,7 @@ func (b *builder) dirVars(dir, kind, name string) (*layer, error) {
 	}
 	owner := strings.TrimSuffix(kind, "_vars") + " " + name
 	l := newLayer()
-	files, err := varsFiles(filepath.Join(dir, kind), name)
+	files, err := b.varsFiles(filepath.Join(dir, kind), name)
 	if err != nil {
 		return nil, err
 	}
@@ -55,7 +55,7 @@ func (b *builder) dirVars(dir, kind, name string) (*layer, error) {
 }
 
 // varsFiles lists the files Ansible reads for entity name in vdir.
-func varsFiles(vdir, name string) ([]string, error) {
+func (b *builder) varsFiles(vdir, name string) ([]string, error) {
 	if st, err := os.Stat(vdir); err != nil || !st.IsDir() || strings.HasPrefix(name, "/") {
 		return nil, nil
 	}
@@ -68,15 +68,16 @@ func varsFiles(vdir, name string) ([]string, error) {
 		if !st.IsDir() {
 			return []string{p}, nil
 		}
-		return dirVarsFiles(p)
+		return b.dirVarsFiles(p)
 	}
 	return nil, nil
 }
 
 // dirVarsFiles lists the vars files of a group_vars/NAME/ directory as
 // Ansible does: sorted, recursive, skipping hidden and backup (~) files
-// and files with an extension other than .yml, .yaml, .json.
-func dirVarsFiles(dir string) ([]string, error) {
+// and files with an extension other than .yml, .yaml, .json (those with a
+// warning).
+func (b *builder) dirVarsFiles(dir string) ([]string, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("vars directory %s: %w", dir, unwrapPathError(err))
@@ -99,7 +100,7 @@ func dirVarsFiles(dir string) ([]string, error) {
 		}
 		if st.IsDir() {
 			if ext == "" {
-				sub, err := dirVarsFiles(p)
+				sub, err := b.dirVarsFiles(p)
 				if err != nil {
 					return nil, err
 				}
@@ -109,6 +110,8 @@ func dirVarsFiles(dir string) ([]string, error) {
 		}
 		if ext == "" || contains(varsExts[1:], ext) {
 			out = append(out, p)
+		} else {
+			b.warnf(playbook.Pos{File: p}, "not read: Ansible reads only .yml, .yaml, .json and files without an extension in a vars directory, and so does pgplay")
 		}
 	}
 	return out, nil
@@ -170,19 +173,15 @@ func (b *builder) checkVarsDirs(dirs []string) {
 				if contains(varsExts[1:], ext) {
 					base = strings.TrimSuffix(n, ext)
 				}
-				known := false
-				if kind == "group_vars" {
-					_, known = b.inv.Groups[base]
-					if !known {
-						_, known = b.inv.Groups[n]
-						base = n
+				has := func(name string) bool {
+					if kind == "group_vars" {
+						return b.inv.Groups[name] != nil
 					}
-				} else {
-					_, known = b.inv.Hosts[base]
-					if !known {
-						_, known = b.inv.Hosts[n]
-						base = n
-					}
+					return b.inv.Hosts[name] != nil
+				}
+				known := has(base)
+				if !known && has(n) {
+					known, base = true, n
 				}
 				if !known {
 					what := "group"
@@ -192,7 +191,7 @@ func (b *builder) checkVarsDirs(dirs []string) {
 					b.warnf(playbook.Pos{File: full}, "not read: the inventory has no %s %q (Ansible reads %s/NAME, NAME.yml, NAME.yaml, NAME.json or NAME/ for each %s NAME)", what, base, kind, what)
 					continue
 				}
-				files, _ := varsFiles(vdir, base)
+				files, _ := b.varsFiles(vdir, base)
 				first := ""
 				if len(files) > 0 {
 					first = files[0]
