@@ -42,7 +42,7 @@ inventory file in DIR. Nothing is connected to.`,
 				return withCode(exitOptions, fmt.Errorf("give one of --list, --graph or --host\n  hint: pgplay inventory -i inventory.yaml --graph"))
 			}
 			if len(args) > 0 && !graph {
-				return withCode(exitOptions, fmt.Errorf("a group (%s) is taken by --graph only", args[0]))
+				return withCode(exitOptions, fmt.Errorf("a group (%s) is taken by --graph only\n  hint: pgplay inventory -i INV --graph %s", args[0], args[0]))
 			}
 			if len(sources) == 0 {
 				return withCode(exitOptions, fmt.Errorf("no inventory given\n  hint: pgplay inventory -i inventory.yaml --list"))

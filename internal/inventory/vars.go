@@ -166,7 +166,7 @@ func (b *builder) normalize(raw map[string]any, at map[string]playbook.Pos, owne
 		return nil, errAtPos(at["connection"], hint, "invalid connection %q", fmt.Sprint(c))
 	}
 	if v, ok := vars["ansible_become"]; ok && !isTemplate(v) {
-		bv, valid := ansibleBool(v)
+		bv, valid := AnsibleBool(v)
 		if !valid {
 			return nil, errAtPos(at["ansible_become"], "ansible_become is true or false (yes/no, 1/0 too)", "invalid ansible_become %q (%s)", fmt.Sprint(v), owner)
 		}
@@ -199,8 +199,9 @@ func isTemplate(v any) bool {
 	return ok && strings.Contains(s, "{{")
 }
 
-// ansibleBool reads a boolean as Ansible's boolean filter does.
-func ansibleBool(v any) (bool, bool) {
+// AnsibleBool reads a boolean as Ansible's boolean filter does (true,
+// yes, on, 1, ... in any case); ok is false for anything else.
+func AnsibleBool(v any) (b, ok bool) {
 	switch x := v.(type) {
 	case bool:
 		return x, true

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pgplay/pgplay/internal/inventory"
 	"github.com/pgplay/pgplay/internal/playbook"
 	"github.com/pgplay/pgplay/internal/report"
 	"github.com/pgplay/pgplay/internal/transport"
@@ -719,11 +720,27 @@ func (pr *playRun) target(ctx context.Context, tc *taskCtx, h *hostState, vars m
 	if b == nil {
 		b = tc.in.become
 	}
-	if b != nil && *b {
-		become = t.BecomeUser
-		if become == "" {
-			become = tc.in.becomeUser
+	user := t.BecomeUser
+	if user == "" {
+		user = tc.in.becomeUser
+	}
+	// As in Ansible, the become variables (usually from the inventory)
+	// win over the become keywords of the play, role, block and task.
+	if v, ok := vars["ansible_become"]; ok {
+		on, valid := inventory.AnsibleBool(v)
+		if !valid {
+			return nil, fmt.Errorf("ansible_become %q is not a boolean (hint: true or false)", fmt.Sprint(v))
 		}
+		b = &on
+	}
+	if v, ok := vars["ansible_become_user"]; ok && fmt.Sprint(v) != "" {
+		user = fmt.Sprint(v)
+	}
+	if v, ok := vars["ansible_become_method"]; ok && fmt.Sprint(v) != "sudo" {
+		return nil, fmt.Errorf("ansible_become_method %q is not supported (hint: pgplay becomes with sudo only)", fmt.Sprint(v))
+	}
+	if b != nil && *b {
+		become = user
 		if become == "" {
 			become = "root"
 		}

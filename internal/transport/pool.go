@@ -30,6 +30,10 @@ type Config struct {
 	KnownHostsFiles []string
 	// SSHConfigFile overrides ~/.ssh/config ("none" disables it).
 	SSHConfigFile string
+	// ProxyJump is ssh's -J: jump hosts ([user@]host[:port], comma
+	// separated) to connect through; it wins over ~/.ssh/config's
+	// ProxyJump ("none": no jump host).
+	ProxyJump string
 	// AcceptNewHostKeys appends unknown host keys to the first known_hosts
 	// file (like StrictHostKeyChecking=accept-new); a changed key is always
 	// refused.

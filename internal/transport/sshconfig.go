@@ -131,11 +131,15 @@ func resolveSettings(cfg Config) (sshSettings, error) {
 	if err != nil {
 		return sshSettings{}, err
 	}
-	if pj := sc.get(cfg.Name, "ProxyJump"); pj != "" && !strings.EqualFold(pj, "none") {
+	pj, from := cfg.ProxyJump, "inventory ssh_proxy_jump"
+	if pj == "" {
+		pj, from = sc.get(cfg.Name, "ProxyJump"), "ssh config "+sc.path
+	}
+	if pj != "" && !strings.EqualFold(pj, "none") {
 		for _, hop := range strings.Split(pj, ",") {
 			hopCfg, err := parseJump(strings.TrimSpace(hop))
 			if err != nil {
-				return sshSettings{}, fmt.Errorf("host %s: ssh config %s: ProxyJump %q: %w", cfg.Name, sc.path, pj, err)
+				return sshSettings{}, fmt.Errorf("host %s: %s: ProxyJump %q: %w", cfg.Name, from, pj, err)
 			}
 			// The host's own key files are offered to its jump hosts too
 			// (after the hop's IdentityFile).
