@@ -133,7 +133,10 @@ func resolveSettings(cfg Config) (sshSettings, error) {
 	}
 	pj, from := cfg.ProxyJump, "inventory ssh_proxy_jump"
 	if pj == "" {
-		pj, from = sc.get(cfg.Name, "ProxyJump"), "ssh config "+sc.path
+		pj = sc.get(cfg.Name, "ProxyJump")
+		if sc != nil {
+			from = "ssh config " + sc.path
+		}
 	}
 	if pj != "" && !strings.EqualFold(pj, "none") {
 		for _, hop := range strings.Split(pj, ",") {
