@@ -46,7 +46,11 @@ func LoadSources(paths []string, opt Options) (*Inventory, error) {
 	for _, p := range paths {
 		st, err := os.Stat(p)
 		if err != nil {
-			return nil, fmt.Errorf("inventory %s: %w\n  hint: %s", p, unwrapPathError(err), loadHint)
+			hint := loadHint
+			if strings.Contains(p, ",") {
+				hint = "pgplay does not read Ansible's host lists (-i host1,host2,): write the hosts in an inventory file"
+			}
+			return nil, fmt.Errorf("inventory %s: %w\n  hint: %s", p, unwrapPathError(err), hint)
 		}
 		if !st.IsDir() {
 			b.varsDirs = appendNew(b.varsDirs, filepath.Dir(p))

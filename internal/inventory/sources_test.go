@@ -228,6 +228,10 @@ func TestMissingSource(t *testing.T) {
 	if err == nil || !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), "nope.yaml") {
 		t.Errorf("LoadSources = %v, want the missing file named", err)
 	}
+	_, err = LoadSources([]string{"node1,node2,"}, Options{})
+	if err == nil || !strings.Contains(err.Error(), "node1,node2,") || !strings.Contains(err.Error(), "does not read Ansible's host lists") {
+		t.Errorf("host list: %v", err)
+	}
 }
 
 // TestAnsibleVarsWarnings: Ansible variables that make no difference to

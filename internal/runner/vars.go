@@ -22,7 +22,7 @@ type staticKey struct {
 	role *playbook.Role // nil for tasks outside roles
 }
 
-// staticVars are levels 1-4, 6, 7 and 8 of docs/variables.md merged for a
+// staticVars are levels 1-6 and 8-10 of docs/variables.md merged for a
 // play, a host and a role: role defaults (the role's own on top),
 // inventory, play vars, vars files and role vars (the role's own on top).
 // Never changed once built.
