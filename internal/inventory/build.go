@@ -42,6 +42,7 @@ type builder struct {
 	groupAt    map[string]playbook.Pos // first place a group was written
 	edgeAt     map[[2]string]playbook.Pos
 	direct     map[string][]string // host -> groups it is written under
+	member     map[[2]string]bool  // group, host -> host is in group's Hosts
 	groupOrder []string            // groups in the order they were first written
 	varsDirs   []string            // dirs whose group_vars/ host_vars/ apply (inventory sources)
 	playDir    string              // the playbook's dir ("" none)
@@ -61,6 +62,7 @@ func newBuilder() *builder {
 		groupAt:   map[string]playbook.Pos{},
 		edgeAt:    map[[2]string]playbook.Pos{},
 		direct:    map[string][]string{},
+		member:    map[[2]string]bool{},
 		dirCache:  map[string]*layer{},
 		warned:    map[string]bool{},
 	}
@@ -181,7 +183,8 @@ func (b *builder) addHost(name string, at playbook.Pos, group string, vars *laye
 	}
 	b.hostVars[name].put(vars)
 	g := b.inv.Groups[group]
-	if group != "ungrouped" && !contains(g.Hosts, name) {
+	if group != "ungrouped" && !b.member[[2]string{group, name}] {
+		b.member[[2]string{group, name}] = true
 		g.Hosts = append(g.Hosts, name)
 	}
 	if !contains(b.direct[name], group) {
@@ -222,7 +225,8 @@ func (b *builder) finish() error {
 				only = false
 			}
 		}
-		if only && !contains(ug.Hosts, h) {
+		if only && !b.member[[2]string{"ungrouped", h}] {
+			b.member[[2]string{"ungrouped", h}] = true
 			ug.Hosts = append(ug.Hosts, h)
 			b.direct[h] = appendNew(b.direct[h], "ungrouped")
 		}

@@ -3,6 +3,7 @@ package inventory
 import (
 	"fmt"
 	"io"
+	"math"
 	"strings"
 )
 
@@ -38,11 +39,36 @@ func (inv *Inventory) List() map[string]any {
 	hostvars := map[string]any{}
 	for _, name := range inv.order() {
 		if h := inv.Hosts[name]; len(h.RawVars) > 0 {
-			hostvars[name] = deepCopy(h.RawVars)
+			hostvars[name] = jsonSafe(deepCopy(h.RawVars))
 		}
 	}
 	out["_meta"] = map[string]any{"hostvars": hostvars}
 	return out
+}
+
+// jsonSafe replaces the floats JSON cannot hold (YAML's .inf, .nan) by
+// the words Python's json module writes for them, as strings.
+func jsonSafe(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			x[k] = jsonSafe(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = jsonSafe(e)
+		}
+	case float64:
+		switch {
+		case math.IsInf(x, 1):
+			return "Infinity"
+		case math.IsInf(x, -1):
+			return "-Infinity"
+		case math.IsNaN(x):
+			return "NaN"
+		}
+	}
+	return v
 }
 
 // Graph writes the tree `ansible-inventory --graph [GROUP]` prints:
