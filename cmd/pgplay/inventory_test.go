@@ -115,3 +115,17 @@ func TestInventoryCommandErrors(t *testing.T) {
 		t.Errorf("--host n1: exit %d, %q", code, out)
 	}
 }
+
+// ansible_become set outside the inventory (play vars) is read too; a
+// value that is not a boolean fails the host's task, naming it.
+func TestAnsibleBecomeInPlayVars(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"inv.ini":   "h1 ansible_connection=local\n",
+		"play.yaml": "- hosts: all\n  vars: {ansible_become: maybe}\n  tasks:\n    - command: id -un\n",
+	})
+	code, out, errs := cli(t, "run", filepath.Join(dir, "play.yaml"), "-i", filepath.Join(dir, "inv.ini"))
+	if code != exitHostFailed || !strings.Contains(out+errs, `ansible_become "maybe" is not a boolean`) || !strings.Contains(out+errs, "play.yaml:4:") {
+		t.Errorf("exit %d, want 2 naming ansible_become and the task\n%s\n%s", code, out, errs)
+	}
+}

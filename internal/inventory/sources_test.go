@@ -301,6 +301,13 @@ func TestSourceErrors(t *testing.T) {
 		{"bad range yaml", "inv.yaml", "all:\n  hosts:\n    db[01:100]:\n", "inv.yaml:3:5", "same width", "db[01:03]"},
 		{"bad range ini", "inv.ini", "[db]\ndb[3:1]\n", "inv.ini:2:1", "begin is after end", "db[01:03]"},
 		{"port in name", "inv.ini", "[db]\ndb1:ssh\n", "inv.ini:2:1", "not a port number", "db1:2222"},
+		{"become user", "inv.yaml", "all:\n  hosts:\n    n1: {ansible_become_user: [a]}\n", "inv.yaml:3:10", "invalid ansible_become_user", "name of the user"},
+		{"group priority", "inv.ini", "[db]\nn1\n[db:vars]\nansible_group_priority=high\n", "inv.ini:4:1", `invalid ansible_group_priority "high" (group db)`, "whole number"},
+		{"ssh args not a string", "inv.yaml", "all:\n  hosts:\n    n1: {ansible_ssh_extra_args: [-p, 22]}\n", "inv.yaml:3:10", "must be a string", "one string"},
+		{"ssh option without value", "inv", "n1 ansible_ssh_extra_args=-p\n", "inv:1:1", "ssh option -p is not supported", "give the option's value"},
+		{"ssh -o without =", "inv", "n1 ansible_ssh_extra_args='-o Port'\n", "inv:1:1", "ssh option -o Port is not supported", "-o Key=Value"},
+		{"connection smart", "inv", "n1 ansible_connection=paramiko\n", "inv:1:1", `invalid connection "paramiko"`, "write ssh"},
+		{"yaml dashes in ini", "inv", "---\nall: [\n", "inv:1:1", `invalid host "---"`, "name it .yaml"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -318,6 +325,31 @@ func TestSourceErrors(t *testing.T) {
 				t.Errorf("error:\n%v\nwant at %s, message containing %q, hint containing %q", err, where, c.msg, c.hint)
 			}
 		})
+	}
+}
+
+// TestEveryAnsibleVarIsHandled: each refused variable is an error and each
+// tolerated one a warning, both naming file:line.
+func TestEveryAnsibleVarIsHandled(t *testing.T) {
+	for name, hint := range ansibleRefused {
+		_, err := Parse("inv.yaml", []byte("all:\n  hosts:\n    n1: {"+name+": x}\n"))
+		var pe *Error
+		if !errors.As(err, &pe) || pe.Pos.Line != 3 || !strings.Contains(pe.Msg, name+" (host n1) is not supported") || pe.Hint != hint {
+			t.Errorf("%s: error %v, want at line 3 with hint %q", name, err, hint)
+		}
+	}
+	for name, why := range ansibleTolerated {
+		inv, err := Parse("inv.yaml", []byte("all:\n  hosts:\n    n1: {"+name+": x}\n"))
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if w := strings.Join(inv.Warnings, "\n"); !strings.Contains(w, "inv.yaml:3:10: "+name+" (host n1) has no effect: "+why) {
+			t.Errorf("%s: warnings %q", name, w)
+		}
+		if _, kept := inv.Hosts["n1"].Vars[name]; kept {
+			t.Errorf("%s: kept in the runner's vars", name)
+		}
 	}
 }
 
