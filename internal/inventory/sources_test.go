@@ -387,3 +387,14 @@ func TestVarsFileErrors(t *testing.T) {
 		t.Errorf("executable in an inventory dir: %v", err)
 	}
 }
+
+// Ansible reads `hosts: NAME` and `children: NAME` as one-entry mappings.
+func TestYAMLScalarHostsAndChildren(t *testing.T) {
+	inv, err := Parse("inv.yaml", []byte("all:\n  children:\n    db:\n      hosts: node1\n    cluster:\n      children: db\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := inv.Hosts["node1"].Groups; !reflect.DeepEqual(got, []string{"all", "cluster", "db"}) {
+		t.Errorf("node1 groups = %q", got)
+	}
+}
