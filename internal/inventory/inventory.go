@@ -109,6 +109,10 @@ func (b *builder) parseYAML(file string, data []byte, root *yaml.Node) error {
 		return err
 	}
 	for _, p := range ps {
+		if pv := resolve(p.v); p.key == "plugin" && pv.Kind == yaml.ScalarNode && !isNull(pv) {
+			return errAt(file, p.k, "pgplay reads static inventories (YAML or INI): write the hosts out, e.g. from `ansible-inventory -i "+file+" --list --yaml`, or move this file out of the inventory directory",
+				"inventory plugin %q is not supported", pv.Value)
+		}
 		if err := b.group(p.key, p.k, p.v, ""); err != nil {
 			return err
 		}

@@ -307,6 +307,7 @@ func TestSourceErrors(t *testing.T) {
 		{"ssh option without value", "inv", "n1 ansible_ssh_extra_args=-p\n", "inv:1:1", "ssh option -p is not supported", "give the option's value"},
 		{"ssh -o without =", "inv", "n1 ansible_ssh_extra_args='-o Port'\n", "inv:1:1", "ssh option -o Port is not supported", "-o Key=Value"},
 		{"connection smart", "inv", "n1 ansible_connection=paramiko\n", "inv:1:1", `invalid connection "paramiko"`, "write ssh"},
+		{"inventory plugin", "aws_ec2.yml", "plugin: amazon.aws.aws_ec2\nregions: [eu-west-1]\n", "aws_ec2.yml:1:1", `inventory plugin "amazon.aws.aws_ec2" is not supported`, "static inventories"},
 		{"yaml dashes in ini", "inv", "---\nall: [\n", "inv:1:1", `invalid host "---"`, "name it .yaml"},
 	}
 	for _, c := range cases {
