@@ -41,13 +41,16 @@ ssh_config=none
 		"play/group_vars/all.yml": "greeting: from-the-playbook-dir\n",
 		// become: false in the play: Ansible's become variables win.
 		"play/site.yaml": "- hosts: all\n  become: false\n  tasks:\n    - command: id -un\n      register: who\n      changed_when: false\n" +
-			"    - debug: {msg: \"{{ .inventory_hostname }}={{ .who.stdout }} {{ .greeting }}\"}\n",
+			"    - debug: {msg: \"{{ .inventory_hostname }}={{ .who.stdout }} {{ .greeting }}\"}\n" +
+			// Delegated: the delegate's become variables apply, as in Ansible.
+			"    - command: id -un\n      delegate_to: b\n      register: d\n      changed_when: false\n" +
+			"    - debug: {msg: \"{{ .inventory_hostname }} via b={{ .d.stdout }}\"}\n",
 	})
 	code, out, errs := cli(t, "run", filepath.Join(dir, "play/site.yaml"), "-i", filepath.Join(dir, "inv/hosts"))
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
 	}
-	for _, w := range []string{"a=root from-the-playbook-dir", "b=nobody from-the-playbook-dir"} {
+	for _, w := range []string{"a=root from-the-playbook-dir", "b=nobody from-the-playbook-dir", "a via b=nobody"} {
 		if !strings.Contains(out, w) {
 			t.Errorf("output lacks %q\n%s", w, out)
 		}
