@@ -47,7 +47,7 @@ func (w *watchedHosts) untouched(t *testing.T, loginsBefore int) {
 }
 
 // positionRE matches file:line:col.
-var positionRE = regexp.MustCompile(`\.(ya?ml|json):\d+:\d+`)
+var positionRE = regexp.MustCompile(`\.(ya?ml|json|ini):\d+:\d+`)
 
 // TestBadInputs feeds bad inventories, playbooks, roles, templates, -e
 // values and flags. Each must give a short error (one screen) saying where
@@ -85,8 +85,10 @@ func TestBadInputs(t *testing.T) {
 		// Inventory.
 		{name: "inventory: malformed YAML", files: map[string]string{"inv.yaml": "all:\n  hosts:\n    a: {ssh_host: x\n", "play.yaml": okPlay},
 			args: []string{"run", "{d}/play.yaml", "-i", "{d}/inv.yaml"}, code: 4, want: []string{"inv.yaml:", "invalid YAML", "not closed"}},
-		{name: "inventory: INI format", files: map[string]string{"inv.yaml": "[db]\nnode1\nnode2\n", "play.yaml": okPlay},
-			args: []string{"run", "{d}/play.yaml", "-i", "{d}/inv.yaml"}, code: 4, want: []string{"inv.yaml:1:", "INI inventories are not supported"}},
+		{name: "inventory: INI vars of an undefined group", files: map[string]string{"inv.ini": "[db]\nnode1\n[web:vars]\nport=80\n", "play.yaml": okPlay},
+			args: []string{"run", "{d}/play.yaml", "-i", "{d}/inv.ini"}, code: 4, want: []string{"inv.ini:3:1", "section [web:vars] is for a group that is defined nowhere", "declare the group"}},
+		{name: "inventory: missing file before a good one", files: map[string]string{"play.yaml": okPlay},
+			args: []string{"run", "{d}/play.yaml", "-i", "{d}/nope.yaml", "-i", "{inv}"}, code: 5, want: []string{"{d}/nope.yaml", "no such file"}, noPos: true},
 		{name: "inventory: unknown key", files: map[string]string{"inv.yaml": "all:\n  hosts:\n    a:\n  ssh_user: x\n", "play.yaml": okPlay},
 			args: []string{"run", "{d}/play.yaml", "-i", "{d}/inv.yaml"}, code: 4, want: []string{"inv.yaml:4:3", `unknown key "ssh_user"`}},
 		{name: "inventory: host vars of the wrong type", files: map[string]string{"inv.yaml": "all:\n  hosts:\n    a: 10.0.0.1\n", "play.yaml": okPlay},
@@ -97,8 +99,8 @@ func TestBadInputs(t *testing.T) {
 			args: []string{"run", "{d}/play.yaml", "-i", "{d}/inv.yaml"}, code: 4, want: []string{"inv.yaml:3:", `invalid ssh_port "ssh"`}},
 		{name: "inventory: missing file", files: map[string]string{"play.yaml": okPlay},
 			args: []string{"run", "{d}/play.yaml", "-i", "{d}/nope.yaml"}, code: 5, want: []string{"{d}/nope.yaml", "no such file"}, noPos: true},
-		{name: "inventory: a directory", files: map[string]string{"play.yaml": okPlay},
-			args: []string{"run", "{d}/play.yaml", "-i", "{d}"}, code: 5, want: []string{"is a directory"}, noPos: true},
+		{name: "inventory: a directory without inventories", files: map[string]string{"play.yaml": okPlay, "inv/notes.txt": "x"},
+			args: []string{"run", "{d}/play.yaml", "-i", "{d}/inv"}, code: 5, want: []string{"{d}/inv holds no inventory file", "Ansible skips"}, noPos: true},
 		{name: "inventory: binary file", files: map[string]string{"inv.yaml": binary, "play.yaml": okPlay},
 			args: []string{"run", "{d}/play.yaml", "-i", "{d}/inv.yaml"}, code: 4, want: []string{"inv.yaml:2:", "not a text file"}},
 		{name: "inventory: huge file", files: map[string]string{"inv.yaml": huge, "play.yaml": okPlay},

@@ -136,7 +136,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newRunCmd(), newRoleCmd(), newExecCmd(), newVersionCmd(), newDocCmd(), newInitCmd(), newLabCmd(), newStatusCmd(), newVaultCmd())
+	root.AddCommand(newRunCmd(), newRoleCmd(), newExecCmd(), newVersionCmd(), newDocCmd(), newInitCmd(), newLabCmd(), newStatusCmd(), newVaultCmd(), newInventoryCmd())
 	// --version on pgplay and on run (ansible-playbook --version), as the
 	// version command prints it.
 	for _, c := range []*cobra.Command{root, findCmd(root, "run"), findCmd(root, "role"), findCmd(root, "exec")} {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -14,7 +13,6 @@ import (
 
 	pgplay "github.com/pgplay/pgplay"
 	"github.com/pgplay/pgplay/internal/content"
-	"github.com/pgplay/pgplay/internal/inventory"
 	"github.com/pgplay/pgplay/internal/playbook"
 	"github.com/pgplay/pgplay/internal/report"
 	"github.com/pgplay/pgplay/internal/runner"
@@ -25,7 +23,7 @@ import (
 
 // runFlags are the flags shared by `run` and `role`.
 type runFlags struct {
-	inventory      string
+	inventory      []string // -i, in order
 	limit          string
 	tags           []string
 	skipTags       []string
@@ -40,6 +38,7 @@ type runFlags struct {
 	vaultIdentity  string
 	vault          *vault.Files // vault files met by this run (vars_files, -e @file)
 	forceHandlers  bool
+	playbookDir    string // the playbook's disk directory: its group_vars/ and host_vars/ apply ("" none)
 
 	// Connection and become defaults, with ansible-playbook's meaning:
 	// the inventory's ssh_user / ssh_key and the play's become keywords
@@ -95,7 +94,7 @@ func (f *runFlags) register(cmd *cobra.Command) {
 // output, connection and become.
 func (f *runFlags) registerCommon(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	fl.StringVarP(&f.inventory, "inventory", "i", "", "inventory file (YAML, Ansible's shape)")
+	fl.StringArrayVarP(&f.inventory, "inventory", "i", nil, "inventory file or directory (YAML or INI, Ansible's shapes); repeat to merge several, in order")
 	fl.StringVarP(&f.limit, "limit", "l", "", "limit to hosts matching this pattern (e.g. node1, 'postgres:!node3')")
 	fl.StringArrayVarP(&f.extra, "extra-vars", "e", nil, "extra variables: k=v, @file.yaml, or JSON/YAML inline; highest precedence")
 	fl.BoolVarP(&f.check, "check", "C", false, "check mode: report what would change, change nothing")
@@ -139,6 +138,7 @@ func newRunCmd() *cobra.Command {
 			opt := playbook.Options{Source: src, KnownModule: knownModule, ModuleNames: modules.Names(), ModuleHint: modules.AnsibleHint, Decrypt: f.vaultFiles().Decrypt, CheckTemplate: tmpl.New().Check}
 			if found.Dir != "" {
 				opt.Source = src.With(found.Dir)
+				f.playbookDir = found.Dir
 			}
 			pb, err := playbook.Load(args[0], opt)
 			if err != nil {
@@ -231,7 +231,7 @@ func defaultSource() *content.Source {
 func execute(cmd *cobra.Command, f *runFlags, pb *playbook.Playbook, src *content.Source) error {
 	// --syntax-check, --list-tasks and --list-tags read only the playbook.
 	needInventory := f.listHosts || !(f.syntaxCheck || f.listTasks || f.listTags)
-	if f.inventory == "" && needInventory {
+	if len(f.inventory) == 0 && needInventory {
 		what := "no inventory given"
 		if f.listHosts {
 			what = "--list-hosts needs an inventory to list hosts from"
@@ -264,16 +264,13 @@ func execute(cmd *cobra.Command, f *runFlags, pb *playbook.Playbook, src *conten
 		return withCode(exitOptions, err)
 	}
 	f.applyPlays(pb)
-	if f.inventory == "" {
+	if len(f.inventory) == 0 {
 		// --syntax-check, --list-tasks or --list-tags without -i.
 		return inspect(cmd.OutOrStdout(), f, pb, nil, limit)
 	}
-	inv, err := inventory.Load(f.inventory)
+	inv, err := loadInventory(f.inventory, f.playbookDir, cmd.ErrOrStderr())
 	if err != nil {
-		if pe := (*playbook.Error)(nil); !errors.As(err, &pe) {
-			return withCode(exitOptions, err) // -i names no readable file
-		}
-		return withCode(exitParse, err)
+		return err
 	}
 	if err := f.applyInventory(inv); err != nil {
 		return withCode(exitOptions, err)

@@ -7,16 +7,16 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/pgplay/pgplay/internal/inventory"
 	"github.com/pgplay/pgplay/internal/status"
 	"github.com/pgplay/pgplay/internal/transport"
 )
 
 func newStatusCmd() *cobra.Command {
 	var (
-		inv, limit, output, group string
-		acceptNew                 bool
-		timeout                   time.Duration
+		inv                  []string
+		limit, output, group string
+		acceptNew            bool
+		timeout              time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "status -i INVENTORY",
@@ -39,15 +39,15 @@ Each reason is printed above the last line, prefixed "down: " or
 exits 5 and an inventory that does not parse 4, before any node is asked.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if inv == "" {
+			if len(inv) == 0 {
 				return withCode(exitOptions, fmt.Errorf("no inventory given\n  hint: pgplay status -i inventory.yaml"))
 			}
 			if output != "human" && output != "json" {
 				return withCode(exitOptions, fmt.Errorf("--output %q: want human or json", output))
 			}
-			in, err := inventory.Load(inv)
+			in, err := loadInventory(inv, "", cmd.ErrOrStderr())
 			if err != nil {
-				return withCode(exitParse, err)
+				return err
 			}
 			pool := transport.NewPool()
 			defer pool.Close()
@@ -78,7 +78,7 @@ exits 5 and an inventory that does not parse 4, before any node is asked.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&inv, "inventory", "i", "", "inventory file")
+	f.StringArrayVarP(&inv, "inventory", "i", nil, "inventory file or directory (YAML or INI); repeat to merge several, in order")
 	f.StringVarP(&limit, "limit", "l", "", "only these hosts")
 	f.StringVar(&group, "group", "postgres", "inventory group of the PostgreSQL nodes")
 	f.StringVar(&output, "output", "human", "human or json")

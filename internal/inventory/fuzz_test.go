@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -29,6 +30,11 @@ var fuzzSeeds = []string{
 	"all:\n  hosts:\n    n1: {a: 1, a: 2}\n",
 	"all:\n  vars: &v {a: 1}\n  hosts:\n    n1: *v\n    n2: {<<: *v, b: 2}\n",
 	"all:\n  hosts:\n    n1: {x: !!binary aGVsbG8=, y: 2001-01-01, z: .inf}\n",
+	"all:\n  hosts:\n    db[01:03]:2222:\n    \"[a:c]web\":\n",
+	"lone a=1\n[web]\nwww[1:2]:2222 x=\"a b\" y=True z=0644 w='[1, 2]'\n[db:children]\npg\n[pg]\nnode1\n[pg:vars]\nv=hello # c\n",
+	"[db:vars]\nx=1\n[db]\nn1 ansible_ssh_common_args='-o ProxyJump=a@b:22 -p 22'\n",
+	"[a:children]\nb\n[b:children]\na\n[b]\nh\n",
+	"n1 d={'k': [1, (2, 3)], 2: None} s=\"\\x41\\u00e9\" r=r'\\n' t=1,2 f=-1.5e3\n",
 }
 
 // FuzzParse feeds arbitrary bytes to the inventory parser. It must not
@@ -43,13 +49,21 @@ func FuzzParse(f *testing.F) {
 		if len(data) > 1<<16 {
 			return
 		}
-		inv, err := Parse("inv.yaml", data)
+		// As YAML (or INI when it looks like INI), then as INI.
+		fuzzOne(t, "inv.yaml", data)
+		fuzzOne(t, "inv.ini", data)
+	})
+}
+
+func fuzzOne(t *testing.T, file string, data []byte) {
+	{
+		inv, err := Parse(file, data)
 		if err != nil {
 			var pe *Error
 			if !errors.As(err, &pe) {
 				t.Fatalf("error is a %T, not a positioned *Error: %v", err, err)
 			}
-			if pe.Pos.File != "inv.yaml" || pe.Pos.Line < 1 || pe.Pos.Col < 1 {
+			if pe.Pos.File != file || pe.Pos.Line < 1 || pe.Pos.Col < 1 {
 				t.Fatalf("error without a position: %v", err)
 			}
 			if pe.Msg == "" || pe.Hint == "" {
@@ -86,7 +100,10 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("Select(%q) = %d hosts, GroupMembers has %d", g, len(hs), len(members[g]))
 			}
 		}
-	})
+		if _, err := json.Marshal(inv.List()); err != nil {
+			t.Fatalf("List is not JSON: %v", err)
+		}
+	}
 }
 
 // FuzzSelect feeds arbitrary host patterns to Select on the sample

@@ -207,7 +207,6 @@ func TestErrors(t *testing.T) {
 	}{
 		{"malformed", "all:\n  hosts:\n    node1: {ssh_host: 10.0.0.1\n", "inv.yaml:", "invalid YAML", "not closed"},
 		{"empty", "# nothing yet\n", "inv.yaml:1:1", "inventory is empty", "an inventory looks like"},
-		{"ini", "[db]\nnode1\nnode2\n", "inv.yaml:1:1", "", "INI inventories are not supported"},
 		{"top list", "- node1\n- node2\n", "inv.yaml:1:1", "an inventory must be a mapping of groups, not a list", "usually just `all:`"},
 		{"group scalar", "all:\n  children:\n    db: node1\n", "inv.yaml:3:9", `group "db" must be a mapping`, "vars:, hosts: and children:"},
 		{"unknown group key", "all:\n  hosts:\n    n1:\n  ssh_user: x\n", "inv.yaml:4:3", `unknown key "ssh_user" in group "all"`, "a group has only vars, hosts, children"},

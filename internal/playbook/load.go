@@ -731,6 +731,23 @@ func (p *parser) loadRole(name string, base place, src *content.Source) (*Role, 
 		role.Defaults = map[string]any{}
 	}
 
+	// vars: above the inventory and the play's vars, as in Ansible
+	if b, pl, ok, err := p.roleFile(roleDir, src, "vars"); err != nil {
+		return nil, err
+	} else if ok {
+		root, err := ParseYAML(pl.display, b)
+		if err != nil {
+			return nil, err
+		}
+		role.Vars, err = DecodeVars(pl.display, root, "role vars")
+		if err != nil {
+			return nil, err
+		}
+	}
+	if role.Vars == nil {
+		role.Vars = map[string]any{}
+	}
+
 	// meta: dependencies
 	if b, pl, ok, err := p.roleFile(roleDir, src, "meta"); err != nil {
 		return nil, err

@@ -89,11 +89,15 @@ type RoleRef struct {
 	DependencyOf *RoleRef
 }
 
-// Role is a loaded role: roles/NAME/{tasks,handlers,defaults,meta}/main.yaml.
+// Role is a loaded role: roles/NAME/{tasks,handlers,defaults,vars,meta}/main.yaml.
 type Role struct {
 	Name     string
 	Dir      string // disk dir of the role, or "embedded:roles/NAME"
 	Defaults map[string]any
+	// Vars are vars/main.yaml's: above the inventory, play vars and
+	// vars_files, below role params, block and task vars (Ansible's role
+	// vars).
+	Vars     map[string]any
 	Tasks    []*Task
 	Handlers []*Task
 	// Dependencies are the roles meta/main.yaml lists under

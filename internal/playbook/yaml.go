@@ -76,6 +76,10 @@ func ParseYAML(file string, data []byte) (*yaml.Node, error) {
 // almost certainly the wrong file.
 const MaxFileSize = 8 << 20
 
+// CheckText refuses data that is too big or is not UTF-8 text, as the YAML
+// reader does (the inventory's INI reader uses it too).
+func CheckText(file string, data []byte) error { return checkText(file, data) }
+
 // checkText refuses data that is too big or is not UTF-8 text (a binary
 // file, or another encoding), before the YAML parser sees it.
 func checkText(file string, data []byte) error {

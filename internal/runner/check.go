@@ -64,6 +64,7 @@ func (r *Runner) knownNames(pb *playbook.Playbook) map[string]bool {
 			add(rr.Params)
 			if rr.Role != nil {
 				add(rr.Role.Defaults)
+				add(rr.Role.Vars)
 				walk(rr.Role.Tasks)
 				walk(rr.Role.Handlers)
 			}

@@ -23,6 +23,7 @@ type playRun struct {
 	handler       []*playbook.Task                       // all handlers, in order
 	hRole         map[*playbook.Task]*playbook.RoleRef
 	rolesDefaults map[string]any // all roles' defaults, merged in role order
+	rolesVars     map[string]any // all roles' vars/main.yaml, merged in role order
 
 	playHosts   []any  // .play_hosts
 	playbookDir string // .playbook_dir ("" = none)
@@ -83,12 +84,18 @@ func (r *Runner) runPlay(ctx context.Context, pb *playbook.Playbook, p *playbook
 	}
 	pr.static = map[staticKey]*staticVars{}
 	pr.rolesDefaults = map[string]any{}
+	pr.rolesVars = map[string]any{}
 	for _, rr := range p.Roles {
 		if rr.Role == nil {
 			continue
 		}
 		for k, v := range rr.Role.Defaults {
 			pr.rolesDefaults[k] = v
+		}
+		// As Ansible's (private_role_vars off): every role's vars are
+		// seen by the whole play, the task's own role's on top.
+		for k, v := range rr.Role.Vars {
+			pr.rolesVars[k] = v
 		}
 	}
 	for _, rr := range p.Roles {

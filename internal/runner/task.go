@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pgplay/pgplay/internal/inventory"
 	"github.com/pgplay/pgplay/internal/playbook"
 	"github.com/pgplay/pgplay/internal/report"
 	"github.com/pgplay/pgplay/internal/transport"
@@ -717,6 +718,7 @@ func (pr *playRun) target(ctx context.Context, tc *taskCtx, h *hostState, vars m
 	r := pr.r
 	t := tc.t
 	connVars := vars
+	becomeVars := vars // as Ansible: a delegated task reads the delegate's become variables
 	name := h.host.Name
 	delegate := t.DelegateTo
 	if delegate == "" {
@@ -729,9 +731,10 @@ func (pr *playRun) target(ctx context.Context, tc *taskCtx, h *hostState, vars m
 		}
 		name = d
 		if dh, ok := r.opt.Inventory.Hosts[d]; ok {
-			connVars = dh.Vars
+			connVars, becomeVars = dh.Vars, dh.Vars
 		} else if d == "localhost" || d == "127.0.0.1" {
 			connVars = map[string]any{"connection": "local"}
+			becomeVars = nil
 		} else {
 			return nil, fmt.Errorf("delegate_to: host %q is not in the inventory (hint: add it, or delegate to localhost)", d)
 		}
@@ -745,11 +748,27 @@ func (pr *playRun) target(ctx context.Context, tc *taskCtx, h *hostState, vars m
 	if b == nil {
 		b = tc.in.become
 	}
-	if b != nil && *b {
-		become = t.BecomeUser
-		if become == "" {
-			become = tc.in.becomeUser
+	user := t.BecomeUser
+	if user == "" {
+		user = tc.in.becomeUser
+	}
+	// As in Ansible, the become variables (usually from the inventory)
+	// win over the become keywords of the play, role, block and task.
+	if v, ok := becomeVars["ansible_become"]; ok {
+		on, valid := inventory.AnsibleBool(v)
+		if !valid {
+			return nil, fmt.Errorf("ansible_become %q is not a boolean (hint: true or false)", fmt.Sprint(v))
 		}
+		b = &on
+	}
+	if v, ok := becomeVars["ansible_become_user"]; ok && fmt.Sprint(v) != "" {
+		user = fmt.Sprint(v)
+	}
+	if v, ok := becomeVars["ansible_become_method"]; ok && fmt.Sprint(v) != "sudo" {
+		return nil, fmt.Errorf("ansible_become_method %q is not supported (hint: pgplay becomes with sudo only)", fmt.Sprint(v))
+	}
+	if b != nil && *b {
+		become = user
 		if become == "" {
 			become = "root"
 		}

@@ -23,9 +23,10 @@ type staticKey struct {
 	role *playbook.Role // nil for tasks outside roles
 }
 
-// staticVars are levels 1-4, 6 and 7 of docs/variables.md merged for a
+// staticVars are levels 1-6 and 8-10 of docs/variables.md merged for a
 // play, a host and a role: role defaults (the role's own on top),
-// inventory, play vars and vars files. Never changed once built.
+// inventory, play vars, vars files and role vars (the role's own on top).
+// Never changed once built.
 type staticVars struct {
 	vars      map[string]any
 	templated []string // keys whose values hold templates
@@ -41,13 +42,13 @@ func (pr *playRun) staticFor(h *hostState, role *playbook.Role) *staticVars {
 	if sv, ok := pr.static[key]; ok {
 		return sv
 	}
-	var own map[string]any
+	var own, ownVars map[string]any
 	if role != nil {
-		own = role.Defaults
+		own, ownVars = role.Defaults, role.Vars
 	}
 	p := pr.play
-	v := make(map[string]any, len(pr.rolesDefaults)+len(own)+len(h.host.Vars)+len(p.Vars)+len(p.VarsFromFiles)+16)
-	for _, m := range []map[string]any{pr.rolesDefaults, own, h.host.Vars, p.Vars, p.VarsFromFiles} {
+	v := make(map[string]any, len(pr.rolesDefaults)+len(own)+len(h.host.Vars)+len(p.Vars)+len(p.VarsFromFiles)+len(pr.rolesVars)+16)
+	for _, m := range []map[string]any{pr.rolesDefaults, own, h.host.Vars, p.Vars, p.VarsFromFiles, pr.rolesVars, ownVars} {
 		for k, x := range m {
 			v[k] = x
 		}
@@ -55,7 +56,9 @@ func (pr *playRun) staticFor(h *hostState, role *playbook.Role) *staticVars {
 	sv := &staticVars{vars: v}
 	_, inPlay := p.Vars["facts"]
 	_, inFiles := p.VarsFromFiles["facts"]
-	sv.factsSet = inPlay || inFiles
+	_, inRoles := pr.rolesVars["facts"]
+	_, inOwn := ownVars["facts"]
+	sv.factsSet = inPlay || inFiles || inRoles || inOwn
 	for k, x := range v {
 		if hasTemplate(x) {
 			sv.templated = append(sv.templated, k)
@@ -67,7 +70,7 @@ func (pr *playRun) staticFor(h *hostState, role *playbook.Role) *staticVars {
 
 // vars builds the variables a task sees on host h, lowest precedence first:
 // role defaults, inventory (all < groups < host), facts, play vars,
-// vars_files, role params, block vars, task vars, registered results and
+// vars_files, role vars, role params, block vars, task vars, registered results and
 // set_fact, extra vars. Magic variables come last.
 //
 // The levels that are the same for every task of the play on h (role
@@ -317,6 +320,7 @@ func (r *Runner) collectSecrets(pb *playbook.Playbook) {
 			scan(rr.Params)
 			if rr.Role != nil {
 				scan(rr.Role.Defaults)
+				scan(rr.Role.Vars)
 			}
 		}
 	}

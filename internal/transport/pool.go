@@ -48,6 +48,10 @@ type Config struct {
 	// %u and ~/.ssh (default: the user running pgplay; $HOME is not used,
 	// as in OpenSSH).
 	LocalUser *sshconfig.LocalUser
+	// ProxyJump is ssh's -J: jump hosts ([user@]host[:port], comma
+	// separated) to connect through; it wins over ssh_config's
+	// ProxyJump ("none": no jump host).
+	ProxyJump string
 	// AcceptNewHostKeys appends unknown host keys to the first known_hosts
 	// file (like StrictHostKeyChecking=accept-new, which ssh_config may
 	// also set); a changed key is always refused.

@@ -233,6 +233,15 @@ func (r resolver) resolve(host, user string, port int, keys []string, withJumps 
 	if s.keepAlive == 0 {
 		s.keepAlive = defaultKeepAlive
 	}
+	// The inventory's jump hosts (ssh_proxy_jump, from
+	// ansible_ssh_common_args' -J or -o ProxyJump) are ssh's -J: they win
+	// over ssh_config's ProxyJump, for the host itself only.
+	if depth == 0 && cfg.ProxyJump != "" {
+		res.ProxyJump = sshconfig.Setting{Value: cfg.ProxyJump, From: "the inventory's ssh_proxy_jump"}
+		if strings.EqualFold(cfg.ProxyJump, "none") {
+			res.ProxyJump.Value = ""
+		}
+	}
 	if withJumps && res.ProxyJump.Value != "" {
 		if depth >= maxJumpDepth {
 			return sshSettings{}, fmt.Errorf("host %s: ssh_config %s: ProxyJump %s: more than %d jump hosts deep (a loop through the jump hosts' own ProxyJump?)",

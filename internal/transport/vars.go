@@ -7,7 +7,7 @@ import (
 
 // ConfigFromVars builds the Config of inventory host name from its
 // variables: connection (ssh|local), ssh_host, ssh_port, ssh_user, ssh_key,
-// ssh_known_hosts, ssh_config (the inventory has already mapped Ansible's
+// ssh_known_hosts, ssh_config, ssh_proxy_jump (the inventory has already mapped Ansible's
 // ansible_* aliases to these names).
 func ConfigFromVars(name string, vars map[string]any) (Config, error) {
 	cfg := Config{Name: name}
@@ -54,5 +54,6 @@ func ConfigFromVars(name string, vars map[string]any) (Config, error) {
 	cfg.KeyFiles = list("ssh_key")
 	cfg.KnownHostsFiles = list("ssh_known_hosts")
 	cfg.SSHConfigFile = str("ssh_config")
+	cfg.ProxyJump = str("ssh_proxy_jump")
 	return cfg, nil
 }
