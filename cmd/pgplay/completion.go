@@ -49,11 +49,11 @@ func completeRoles(_ *cobra.Command, args []string, prefix string) ([]string, co
 
 // inventoryNames lists the hosts and groups of the command's -i, sorted.
 func inventoryNames(cmd *cobra.Command) []string {
-	f := cmd.Flags().Lookup("inventory")
-	if f == nil || f.Value.String() == "" {
+	sources, err := cmd.Flags().GetStringArray("inventory")
+	if err != nil || len(sources) == 0 {
 		return nil
 	}
-	inv, err := inventory.Load(f.Value.String())
+	inv, err := inventory.LoadSources(sources, inventory.Options{})
 	if err != nil {
 		return nil
 	}
