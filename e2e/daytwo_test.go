@@ -128,6 +128,7 @@ func TestDayTwo(t *testing.T) {
 		if m == nil || !strings.Contains(out, to+" is the primary and holds the VIP") || !strings.Contains(out, from+" is a standby of "+to) {
 			t.Errorf("switchover.yaml's report lacks the new primary, the pause or the rejoin:\n%s", out)
 		}
+		c.timeline(t, start, "node1", "node2", "node3")
 		v := r.check(t, to)
 		if v.byNode[from]+v.byNode[to] != v.acks {
 			t.Errorf("commits acknowledged by %v; want only %s then %s", v.byNode, from, to)
