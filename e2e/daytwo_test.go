@@ -159,6 +159,11 @@ func TestDayTwo(t *testing.T) {
 			}
 			if i == 1 {
 				t.Logf("site.yaml after the switchover changed: %v", r.changes())
+				for _, ch := range r.changes() {
+					if strings.Contains(ch, "rank track file") {
+						t.Errorf("site.yaml reset a keepalived rank while the primary is not the inventory's: %s", ch)
+					}
+				}
 			}
 			if i == 2 {
 				for h, n := range r.changed(t) {
