@@ -527,7 +527,10 @@ func TestConnectionReused(t *testing.T) {
 	needRoot(t)
 	s := sshtest.Start(t)
 	p := newPool(t)
-	ctx := testCtx(t)
+	// 20 hosts' worth of sessions, half of them through sudo: ~16 s on a
+	// quiet machine, more while other packages' tests run.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
 	var wg sync.WaitGroup
 	errs := make(chan error, 40)
 	for i := 0; i < 20; i++ {
