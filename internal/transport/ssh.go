@@ -395,6 +395,12 @@ func (w *pidWriter) finish() {
 	}
 }
 
+// pidWait bounds how long stop waits for a just-started command's pid
+// line: without it only the session's signal is left, which sshd ignores
+// for root logins, and closing the channel does not end a command that
+// writes nothing. A loaded host takes over a second to start the shell.
+const pidWait = 5 * time.Second
+
 // stop ends a running command: SIGTERM to its process group, SIGKILL a
 // second later when it is still running, then the channel is closed.
 func (h *sshHost) stop(sess *ssh.Session, waited <-chan error, pids <-chan int, become string) {
@@ -403,7 +409,7 @@ func (h *sshHost) stop(sess *ssh.Session, waited <-chan error, pids <-chan int, 
 	case pid = <-pids:
 	case <-waited:
 		return
-	case <-time.After(time.Second):
+	case <-time.After(pidWait):
 	}
 	for _, sig := range []ssh.Signal{ssh.SIGTERM, ssh.SIGKILL} {
 		_ = sess.Signal(sig) // honoured by sshd for non-root logins
