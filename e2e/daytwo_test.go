@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"fmt"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -18,15 +17,7 @@ import (
 // the pause in writes measured), and site.yaml with the unchanged
 // inventory at the end.
 func TestDayTwo(t *testing.T) {
-	waitForNoLab(t, 20*time.Minute)
-	_, opts, st := upLab(t, nil)
-	c := &foCluster{t: t, inv: filepath.Join(opts.StateDir, "inventory.yaml"), work: t.TempDir(), bridge: st.Bridge}
-	c.h = connect(t, c.inv)
-	c.vip = fmt.Sprint(c.h.inv.Hosts["node1"].Vars["vip"])
-	if out, code := c.pgplay(t, "run", "playbooks/site.yaml", "-i", c.inv); code != 0 {
-		t.Fatalf("site.yaml: exit %d\n%s", code, out)
-	}
-	c.h.sql("node1", "postgres", "CREATE TABLE pgplay_load (run int, id int, at timestamptz DEFAULT clock_timestamp())")
+	c := deployedCluster(t)
 	c.expectHealthy(t, "node1", "node2", "node3")
 	dump := func(t *testing.T) {
 		for _, n := range []string{"node1", "node2", "node3"} {

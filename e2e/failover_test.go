@@ -433,21 +433,27 @@ func (c *foCluster) rejoin(t *testing.T, host, primary string, others ...string)
 // when the link returns, rejoined; failover when the primary's whole
 // container is killed (node1 -> node2). `pgplay status` is checked in
 // each state.
-func TestFailover(t *testing.T) {
+// deployedCluster brings a lab up (once no other runs), deploys
+// site.yaml on it and makes the table the writers fill.
+func deployedCluster(t *testing.T) *foCluster {
+	t.Helper()
 	waitForNoLab(t, 20*time.Minute)
 	_, opts, st := upLab(t, nil)
 	c := &foCluster{t: t, inv: filepath.Join(opts.StateDir, "inventory.yaml"), work: t.TempDir(), bridge: st.Bridge}
 	c.h = connect(t, c.inv)
 	c.vip = fmt.Sprint(c.h.inv.Hosts["node1"].Vars["vip"])
-	h := c.h
-
 	start := time.Now()
-	out, code := c.pgplay(t, "run", "playbooks/site.yaml", "-i", c.inv)
-	if code != 0 {
+	if out, code := c.pgplay(t, "run", "playbooks/site.yaml", "-i", c.inv); code != 0 {
 		t.Fatalf("site.yaml: exit %d\n%s", code, out)
 	}
 	t.Logf("site.yaml: %s", time.Since(start).Round(time.Second))
-	h.sql("node1", "postgres", "CREATE TABLE pgplay_load (run int, id int, at timestamptz DEFAULT clock_timestamp())")
+	c.h.sql("node1", "postgres", "CREATE TABLE pgplay_load (run int, id int, at timestamptz DEFAULT clock_timestamp())")
+	return c
+}
+
+func TestFailover(t *testing.T) {
+	c := deployedCluster(t)
+	h := c.h
 	h.run("backup1", "runuser", "-u", "barman", "--", "psql", "-XAtq", "host="+c.vip+" user=barman dbname=postgres connect_timeout=5", "-c", "SELECT 1")
 
 	if !t.Run("Healthy", func(t *testing.T) {

@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -387,15 +386,7 @@ func (c *foCluster) waitJournal(t *testing.T, timeout time.Duration, what string
 // overlapping periods, that writes work at the end, and what `pgplay
 // status` says; it logs a RESULT line with the RTO.
 func TestFailoverFaults(t *testing.T) {
-	waitForNoLab(t, 20*time.Minute)
-	_, opts, st := upLab(t, nil)
-	c := &foCluster{t: t, inv: filepath.Join(opts.StateDir, "inventory.yaml"), work: t.TempDir(), bridge: st.Bridge}
-	c.h = connect(t, c.inv)
-	c.vip = fmt.Sprint(c.h.inv.Hosts["node1"].Vars["vip"])
-	if out, code := c.pgplay(t, "run", "playbooks/site.yaml", "-i", c.inv); code != 0 {
-		t.Fatalf("site.yaml: exit %d\n%s", code, out)
-	}
-	c.h.sql("node1", "postgres", "CREATE TABLE pgplay_load (run int, id int, at timestamptz DEFAULT clock_timestamp())")
+	c := deployedCluster(t)
 	cur, others := "node1", []string{"node2", "node3"}
 	c.expectHealthy(t, cur, others...)
 	eventually(t, 30*time.Second, "the primary records its synchronous standbys (pgplay.sync)", func() (bool, string) {
