@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -109,15 +108,10 @@ var ignoredAlways = regexp.MustCompile(`^\.|^host_vars$|^group_vars$|^vars_plugi
 // that could hold an inventory (.ini, .cfg, .txt, .md, .orig) are named in
 // a warning, so that a skipped hosts.ini is not a mystery.
 func (b *builder) inventoryFiles(dir string) ([]string, error) {
-	ents, err := os.ReadDir(dir)
+	names, err := dirNames(dir, "inventory directory")
 	if err != nil {
-		return nil, fmt.Errorf("inventory directory %s: %w", dir, unwrapPathError(err))
+		return nil, err
 	}
-	names := make([]string, 0, len(ents))
-	for _, e := range ents {
-		names = append(names, e.Name())
-	}
-	sort.Strings(names)
 	var out []string
 	for _, n := range names {
 		full := filepath.Join(dir, n)
@@ -217,4 +211,18 @@ func (b *builder) parse(file string, data []byte) error {
 		return b.parseYAML(file, data, root)
 	}
 	return b.parseINI(file, data)
+}
+
+// dirNames lists the entry names of dir in lexical order (os.ReadDir
+// sorts them); what names the directory in an error.
+func dirNames(dir, what string) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", what, dir, unwrapPathError(err))
+	}
+	names := make([]string, 0, len(ents))
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return names, nil
 }

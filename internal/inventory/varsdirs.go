@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -78,15 +77,10 @@ func (b *builder) varsFiles(vdir, name string) ([]string, error) {
 // and files with an extension other than .yml, .yaml, .json (those with a
 // warning).
 func (b *builder) dirVarsFiles(dir string) ([]string, error) {
-	ents, err := os.ReadDir(dir)
+	names, err := dirNames(dir, "vars directory")
 	if err != nil {
-		return nil, fmt.Errorf("vars directory %s: %w", dir, unwrapPathError(err))
+		return nil, err
 	}
-	names := make([]string, 0, len(ents))
-	for _, e := range ents {
-		names = append(names, e.Name())
-	}
-	sort.Strings(names)
 	var out []string
 	for _, n := range names {
 		if strings.HasPrefix(n, ".") || strings.HasSuffix(n, "~") {
