@@ -609,26 +609,7 @@ func writeConfig(t *testing.T, path, text string) {
 func TestSSHAgentAuth(t *testing.T) {
 	s := sshtest.Start(t)
 	t.Setenv("HOME", t.TempDir()) // no default key files
-	keyring := agent.NewKeyring()
-	if err := keyring.Add(agent.AddedKey{PrivateKey: s.ClientKey}); err != nil {
-		t.Fatal(err)
-	}
-	sock := filepath.Join(t.TempDir(), "agent.sock")
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); _ = agent.ServeAgent(keyring, c) }()
-		}
-	}()
-	t.Setenv("SSH_AUTH_SOCK", sock)
+	serveAgent(t, s.ClientKey)
 	cfg := s.Config("node1")
 	cfg.KeyFiles = nil
 	res := run(t, target(t, newPool(t), cfg, ""), transport.Cmd{Argv: []string{"echo", "ok"}})
@@ -780,4 +761,30 @@ func TestPoolClose(t *testing.T) {
 	if _, err := p.Target(testCtx(t), s.Config("node1"), ""); err == nil {
 		t.Fatal("Target after Close: want an error")
 	}
+}
+
+// serveAgent runs an ssh-agent holding key on a socket for the test and
+// points SSH_AUTH_SOCK at it.
+func serveAgent(t *testing.T, key any) {
+	t.Helper()
+	keyring := agent.NewKeyring()
+	if err := keyring.Add(agent.AddedKey{PrivateKey: key}); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); _ = agent.ServeAgent(keyring, c) }()
+		}
+	}()
+	t.Setenv("SSH_AUTH_SOCK", sock)
 }

@@ -18,7 +18,6 @@ import (
 	"github.com/pgplay/pgplay/internal/sshtest"
 	"github.com/pgplay/pgplay/internal/transport"
 	"golang.org/x/crypto/ssh"
-	"golang.org/x/crypto/ssh/agent"
 )
 
 // testUser is the current user with a temporary home: ~ and ~/.ssh of
@@ -301,26 +300,7 @@ func TestUserSSHConfigPermissions(t *testing.T) {
 // identity files, as ssh does; without it the agent's key gets in.
 func TestIdentitiesOnly(t *testing.T) {
 	s := sshtest.Start(t)
-	keyring := agent.NewKeyring()
-	if err := keyring.Add(agent.AddedKey{PrivateKey: s.ClientKey}); err != nil {
-		t.Fatal(err)
-	}
-	sock := filepath.Join(t.TempDir(), "agent.sock")
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); _ = agent.ServeAgent(keyring, c) }()
-		}
-	}()
-	t.Setenv("SSH_AUTH_SOCK", sock)
+	serveAgent(t, s.ClientKey)
 	// A key file sshd does not know.
 	_, other, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
