@@ -16,8 +16,34 @@ func init() {
 	Register(Spec{
 		Name:    "repmgr",
 		Purpose: "Register, clone, promote, follow and rejoin repmgr nodes; read the cluster's state.",
-		Example: "- repmgr:\n    action: standby_clone\n    upstream_host: node1\n- repmgr:\n    action: standby_register\n- repmgr:\n    action: cluster_show\n  register: cluster",
-		New:     func() Module { return &Repmgr{} },
+		Examples: []string{
+			`- name: Clone this standby from the primary
+  repmgr:
+    action: standby_clone
+    upstream_host: "{{ .pg_primary }}"
+- name: Start it
+  service:
+    name: postgresql@15-main
+    state: started
+- name: Register it
+  repmgr:
+    action: standby_register`,
+			`- name: Read repmgr's view of the cluster
+  repmgr:
+    action: cluster_show
+  register: cluster
+  check_mode: false`,
+			`- name: Bring the failed former primary back as a standby (pg_rewind if needed)
+  repmgr:
+    action: node_rejoin
+    upstream_host: "{{ .pg_primary }}"
+    force_rewind: true`,
+			`- name: Follow the new primary, node 2
+  repmgr:
+    action: standby_follow
+    upstream_node_id: 2`,
+		},
+		New: func() Module { return &Repmgr{} },
 	})
 }
 

@@ -40,8 +40,16 @@ func TestDocCommand(t *testing.T) {
 		}
 	}
 	code, out, _ = cli(t, "doc", "copy")
-	if code != 0 || !strings.Contains(out, "dest") || !strings.Contains(out, "Example:") || !strings.Contains(out, "REQUIRED") {
+	if code != 0 || !strings.Contains(out, "dest") || !strings.Contains(out, "REQUIRED") {
 		t.Errorf("doc copy: exit %d\n%s", code, out)
+	}
+	// Every example of the module's spec is shown, after "Examples:".
+	spec, _ := modules.Lookup("copy")
+	_, examples, _ := strings.Cut(out, "\nExamples:\n")
+	for _, ex := range spec.Examples {
+		if !strings.Contains(examples, indentLines(ex, "  ")) {
+			t.Errorf("doc copy lacks the example\n%s\nin\n%s", ex, out)
+		}
 	}
 	code, _, errs := cli(t, "doc", "copyy")
 	if code != 5 || !strings.Contains(errs, "no module") || !strings.Contains(errs, `did you mean "copy"?`) {
