@@ -147,7 +147,7 @@ func TestAskBecomePass(t *testing.T) {
 	}
 
 	code, out, errs = cliTTY(t, "wrong-pw\n", "exec", "a", "-i", inv, "-a", "id -un", "-b", "-K")
-	if code != exitHostFailed || !strings.Contains(out, "sudo refused the become password given with -K") || strings.Contains(out+errs, "wrong-pw") {
+	if code != exitHostFailed || !strings.Contains(out, "sudo refused the become password (-K or --become-password-file)") || strings.Contains(out+errs, "wrong-pw") {
 		t.Errorf("wrong -K password: exit %d, want 2 and a clear message without the password\n%s\n%s", code, out, errs)
 	}
 
