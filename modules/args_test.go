@@ -259,6 +259,11 @@ func TestDescribe(t *testing.T) {
 		if spec.Purpose == "" || len(spec.Examples) < 2 {
 			t.Errorf("module %s lacks a Purpose or has fewer than 2 Examples", name)
 		}
+		// pgplay doc MODULE lists what register: gets; only these
+		// register nothing beyond changed, failed, skipped and msg.
+		if onlyCommon := map[string]bool{"fail": true, "meta": true, "set_fact": true}; spec.Returns == "" && !onlyCommon[name] {
+			t.Errorf("module %s documents no return values (Spec.Returns)", name)
+		}
 		for _, d := range Describe(spec) {
 			if d.Doc == "" {
 				t.Errorf("module %s: argument %s has no doc", name, d.Name)

@@ -11,6 +11,7 @@ import (
 func init() {
 	Register(Spec{
 		Name:    "assert",
+		Returns: "assertion: the condition that failed (on failure)\nevaluated_to: false (on failure)",
 		Purpose: "Fail unless every condition holds (conditions are `when:`-style pipelines).",
 		Examples: []string{
 			`- name: The inventory names one primary and at least one standby

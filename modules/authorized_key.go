@@ -16,6 +16,7 @@ import (
 func init() {
 	Register(Spec{
 		Name:    "authorized_key",
+		Returns: "user, state: the account and the wanted state\npath: the authorized_keys file edited",
 		Purpose: "Add or remove SSH public keys in a user's ~/.ssh/authorized_keys.",
 		Examples: []string{
 			`- name: Let barman log in as postgres (rsync backups, recovery)

@@ -16,6 +16,7 @@ import (
 func init() {
 	Register(Spec{
 		Name:    "barman",
+		Returns: "action, server: what ran\nchecks: check: each barman check -> {ok, detail}\nall_ok: check: whether every check passed\nbackups, latest: backup, list_backups: the server's backups and the newest\nrc, stdout, stderr: barman's exit code and output\nunverified: true in check mode when barman's configuration is only simulated",
 		Purpose: "Run barman (as the barman user): check, backup, receive_wal, switch_wal, cron, list_backups.",
 		Examples: []string{
 			`- name: Wait until barman's checks pass (WAL streaming, slot, archiving)

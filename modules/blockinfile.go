@@ -12,6 +12,7 @@ import (
 func init() {
 	Register(Spec{
 		Name:    "blockinfile",
+		Returns: "path: the file",
 		Purpose: "Keep a block of lines between marker lines in a file (insert, replace or remove it).",
 		Examples: []string{
 			`- name: Let repmgr and replication connect from the cluster's network

@@ -13,6 +13,7 @@ import (
 func init() {
 	Register(Spec{
 		Name:    "debug",
+		Returns: "NAME: with var: NAME, the variable's value (\"VARIABLE IS NOT DEFINED!\" when it is not)",
 		Purpose: "Print a message or a variable's value (never changes anything).",
 		Examples: []string{
 			`- name: Say which node the run takes as the primary

@@ -13,6 +13,7 @@ import (
 func init() {
 	Register(Spec{
 		Name:    "pg_cluster",
+		Returns: "version, name, state: the cluster\nport, status, owner, data_directory, log_file: as pg_lsclusters shows them\nrunning, recovery: whether it is online, and in recovery (a standby)\nstart_conf: its start.conf setting",
 		Purpose: "Create (pg_createcluster) or drop a Debian PostgreSQL cluster; set its start.conf.",
 		Examples: []string{
 			`- name: Create the cluster with data checksums, started at boot

@@ -11,6 +11,7 @@ import (
 func init() {
 	Register(Spec{
 		Name:    "pg_database",
+		Returns: "name, state: the database\nowner, encoding: its owner and encoding",
 		Purpose: "Create or drop a PostgreSQL database and keep its owner.",
 		Examples: []string{
 			`- name: repmgr's database, owned by repmgr

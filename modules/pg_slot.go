@@ -11,6 +11,7 @@ import (
 func init() {
 	Register(Spec{
 		Name:    "pg_slot",
+		Returns: "name, state: the slot\nactive: whether a client streams from it\nrestart_lsn: the oldest WAL it keeps",
 		Purpose: "Create or drop a physical replication slot.",
 		Examples: []string{
 			`- name: A slot for barman's WAL streaming, keeping WAL from now on

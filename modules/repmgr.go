@@ -15,6 +15,7 @@ import (
 func init() {
 	Register(Spec{
 		Name:    "repmgr",
+		Returns: "action: what ran\nnode_id: this node's id (from its repmgr.conf)\nnodes, primary, ok: cluster_show: every node (id, name, role_now, available, ...), the available primary, whether repmgr saw no problem\nnode_status: cluster_show: this node's repmgr node status\nnode, data_directory, wal_receiver, cluster_state: what the action read or registered\nrc, stdout, stderr, rc_meaning: repmgr's exit code (and what it means), output\nrefused: the action was refused before repmgr ran (e.g. a rejoin that would lose data)\nunverified: true in check mode when repmgr.conf is only simulated",
 		Purpose: "Register, clone, promote, follow and rejoin repmgr nodes; read the cluster's state.",
 		Examples: []string{
 			`- name: Clone this standby from the primary

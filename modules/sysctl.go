@@ -13,6 +13,7 @@ import (
 func init() {
 	Register(Spec{
 		Name:    "sysctl",
+		Returns: "name, state: the parameter\nsysctl_file: the file holding it\nlive_value: the running kernel's value after the task",
 		Purpose: "Set a kernel parameter in a sysctl.d file and, when the live value differs, with sysctl -w.",
 		Examples: []string{
 			`- name: Swap only when memory runs out

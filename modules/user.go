@@ -14,6 +14,7 @@ import (
 func init() {
 	Register(Spec{
 		Name:    "user",
+		Returns: "name, state: the account\nuid, home, shell: as the account has them after the task",
 		Purpose: "Create, change or remove a local user account (useradd/usermod/userdel).",
 		Examples: []string{
 			`- name: The barman account, in ssl-cert to read the server key
@@ -41,6 +42,7 @@ func init() {
 	})
 	Register(Spec{
 		Name:    "group",
+		Returns: "name, state: the group and its state\ngid: its group id",
 		Purpose: "Create or remove a local group (groupadd/groupmod/groupdel).",
 		Examples: []string{
 			`- name: A group for the DBAs, with a fixed gid on every node

@@ -15,6 +15,7 @@ import (
 func init() {
 	Register(Spec{
 		Name:    "wait_for",
+		Returns: "elapsed: seconds waited\nstate: what was waited for\nport, host: for a port\npath: for a file",
 		Purpose: "Wait until a TCP port accepts connections (or stops), or a file appears (or goes); the check runs on the host.",
 		Examples: []string{
 			`- name: Wait until PostgreSQL accepts connections
