@@ -176,3 +176,28 @@ func TestReadmeInstallCommands(t *testing.T) {
 		t.Errorf("README's Install section lists %d make and %d go install commands, want both", makes, gos)
 	}
 }
+
+// README.md shows `pgplay exec` with each of its own flags (those `run`
+// does not have), and says how the recap counts (ok includes changed).
+func TestReadmeShowsExecAndRecap(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(b)
+	if !strings.Contains(readme, "pgplay exec PATTERN -i INV -m MODULE -a ARGS") {
+		t.Error("README.md does not show pgplay exec's usage")
+	}
+	run := findCmd(newRootCmd(), "run")
+	findCmd(newRootCmd(), "exec").Flags().VisitAll(func(f *pflag.Flag) {
+		if f.Name == "help" || run.Flags().Lookup(f.Name) != nil {
+			return
+		}
+		if !strings.Contains(readme, "--"+f.Name) && !strings.Contains(readme, "`-"+f.Shorthand) && !strings.Contains(readme, " -"+f.Shorthand+" ") {
+			t.Errorf("README.md does not show exec's -%s (--%s)", f.Shorthand, f.Name)
+		}
+	})
+	if !strings.Contains(readme, "`ok=` includes the changed tasks") {
+		t.Error("README.md does not say that the recap's ok= includes the changed tasks")
+	}
+}
