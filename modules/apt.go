@@ -16,8 +16,25 @@ func init() {
 		Name:    "apt",
 		Returns: "cache_updated: whether apt-get update ran\npackages: each package -> its installed version after the task (\"\" when absent)",
 		Purpose: "Install, upgrade or remove Debian packages with apt-get, without prompts.",
-		Example: "- apt:\n    name: [postgresql-15, postgresql-15-repmgr]\n    update_cache: true\n    cache_valid_time: 3600",
-		New:     func() Module { return &Apt{} },
+		Examples: []string{
+			`- name: Install PostgreSQL 15 and repmgr
+  apt:
+    name: [postgresql-15, postgresql-15-repmgr]
+    update_cache: true
+    cache_valid_time: 3600`,
+			`- name: Upgrade the PostgreSQL packages to the newest minor release
+  apt:
+    name: [postgresql-15, postgresql-client-15, libpq5]
+    state: latest
+    update_cache: true
+  notify: restart postgresql`,
+			`- name: Remove the old major version and its configuration after an upgrade
+  apt:
+    name: [postgresql-14, postgresql-client-14]
+    state: absent
+    purge: true`,
+		},
+		New: func() Module { return &Apt{} },
 	})
 }
 

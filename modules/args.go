@@ -384,8 +384,8 @@ func Decode(spec Spec, raw map[string]any, dst Module) error {
 				}
 			} else if f.required {
 				hint := ""
-				if spec.Example != "" {
-					hint = "for example:\n" + indent(spec.Example, "    ")
+				if len(spec.Examples) > 0 {
+					hint = "for example:\n" + indent(spec.Examples[0], "    ")
 				}
 				return &ArgError{Module: spec.Name, Arg: f.name,
 					Msg:  fmt.Sprintf("missing required argument %q for module %q", f.name, spec.Name),

@@ -11,9 +11,29 @@ import (
 func init() {
 	Register(Spec{
 		Name:    "assert",
+		Returns: "assertion: the condition that failed (on failure)\nevaluated_to: false (on failure)",
 		Purpose: "Fail unless every condition holds (conditions are `when:`-style pipelines).",
-		Example: "- assert:\n    that:\n      - eq .pg_version 15\n      - gt (len .groups.standby) 0\n    fail_msg: \"the cluster needs a standby\"",
-		New:     func() Module { return &Assert{} },
+		Examples: []string{
+			`- name: The inventory names one primary and at least one standby
+  assert:
+    that:
+      - eq (len .groups.primary) 1
+      - gt (len .groups.standby) 0
+    fail_msg: "the cluster needs one primary and a standby"
+  run_once: true`,
+			`- name: Read the server version
+  pg_query:
+    query: SELECT current_setting('server_version_num') AS v
+    readonly: true
+  register: ver
+- name: Every node runs PostgreSQL 15
+  assert:
+    that:
+      - hasPrefix "15" (index .ver.rows 0).v
+    fail_msg: "{{ .inventory_hostname }} runs {{ (index .ver.rows 0).v }}"
+    quiet: true`,
+		},
+		New: func() Module { return &Assert{} },
 	})
 }
 

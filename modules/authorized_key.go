@@ -16,9 +16,25 @@ import (
 func init() {
 	Register(Spec{
 		Name:    "authorized_key",
+		Returns: "user, state: the account and the wanted state\npath: the authorized_keys file edited",
 		Purpose: "Add or remove SSH public keys in a user's ~/.ssh/authorized_keys.",
-		Example: "- authorized_key:\n    user: postgres\n    key: \"{{ .hostvars.backup1.barman_pubkey }}\"",
-		New:     func() Module { return &AuthorizedKey{} },
+		Examples: []string{
+			`- name: Let barman log in as postgres (rsync backups, recovery)
+  authorized_key:
+    user: postgres
+    key: "{{ .hostvars.backup1.barman_pubkey }}"`,
+			`- name: Only the DBA team's keys may log in as postgres
+  authorized_key:
+    user: postgres
+    key: '{{ join "\n" .dba_ssh_keys }}'
+    exclusive: true`,
+			`- name: Revoke a departed colleague's key
+  authorized_key:
+    user: postgres
+    key: "{{ .former_dba_key }}"
+    state: absent`,
+		},
+		New: func() Module { return &AuthorizedKey{} },
 	})
 }
 

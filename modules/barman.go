@@ -16,9 +16,37 @@ import (
 func init() {
 	Register(Spec{
 		Name:    "barman",
+		Returns: "action, server: what ran\nchecks: check: each barman check -> {ok, detail}\nall_ok: check: whether every check passed\nbackups, latest: backup, list_backups: the server's backups and the newest\nrc, stdout, stderr: barman's exit code and output\nunverified: true in check mode when barman's configuration is only simulated",
 		Purpose: "Run barman (as the barman user): check, backup, receive_wal, switch_wal, cron, list_backups.",
-		Example: "- barman:\n    action: check\n    server: pg\n  register: chk\n  until: chk.all_ok\n  retries: 10\n  delay: 3\n- barman:\n    action: backup\n    server: pg\n    if_older_than: 24h",
-		New:     func() Module { return &Barman{} },
+		Examples: []string{
+			`- name: Wait until barman's checks pass (WAL streaming, slot, archiving)
+  barman:
+    action: check
+    server: pg
+  register: chk
+  until: .chk.all_ok
+  retries: 10
+  delay: 3`,
+			`- name: Take a base backup unless one is younger than a day
+  barman:
+    action: backup
+    server: pg
+    if_older_than: 24h`,
+			`- name: After a failover, restart WAL streaming from the new primary
+  barman:
+    action: receive_wal
+    server: pg
+    reset: true`,
+			`- name: List the backups
+  barman:
+    action: list_backups
+    server: pg
+  register: bk
+- name: Show the newest
+  debug:
+    var: bk.latest`,
+		},
+		New: func() Module { return &Barman{} },
 	})
 }
 

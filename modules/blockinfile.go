@@ -12,9 +12,37 @@ import (
 func init() {
 	Register(Spec{
 		Name:    "blockinfile",
+		Returns: "path: the file",
 		Purpose: "Keep a block of lines between marker lines in a file (insert, replace or remove it).",
-		Example: "- blockinfile:\n    path: /etc/postgresql/15/main/pg_hba.conf\n    insertbefore: BOF\n    block: |\n      host repmgr repmgr 198.51.100.0/24 scram-sha-256\n      host replication repmgr 198.51.100.0/24 scram-sha-256",
-		New:     func() Module { return &BlockInFile{} },
+		Examples: []string{
+			`- name: Let repmgr and replication connect from the cluster's network
+  blockinfile:
+    path: /etc/postgresql/15/main/pg_hba.conf
+    insertbefore: BOF
+    block: |
+      host repmgr repmgr 198.51.100.0/24 scram-sha-256
+      host replication repmgr 198.51.100.0/24 scram-sha-256
+  notify: reload postgresql`,
+			`- name: Keep the tuning settings in one marked block of their own file
+  blockinfile:
+    path: /etc/postgresql/15/main/conf.d/tuning.conf
+    create: true
+    owner: postgres
+    group: postgres
+    mode: "0644"
+    marker: "# {mark} TUNING (pgplay)"
+    block: |
+      shared_buffers = {{ .pg_shared_buffers }}
+      effective_cache_size = {{ .pg_effective_cache_size }}
+  notify: restart postgresql`,
+			`- name: Remove the temporary migration access rules
+  blockinfile:
+    path: /etc/postgresql/15/main/pg_hba.conf
+    marker: "# {mark} MIGRATION ACCESS"
+    state: absent
+  notify: reload postgresql`,
+		},
+		New: func() Module { return &BlockInFile{} },
 	})
 }
 

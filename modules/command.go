@@ -10,10 +10,30 @@ import (
 
 func init() {
 	Register(Spec{
-		Name:     "command",
-		Returns:  "cmd: the argv that ran\nrc: the exit code (non-zero fails the task)\nstdout, stderr: the output (trailing newlines removed unless strip_empty_ends: false)\nstdout_lines, stderr_lines: the output as lists of lines",
-		Purpose:  "Run a program with arguments, without a shell (no pipes, redirections or $VARS).",
-		Example:  "- command: pg_ctlcluster 15 main promote\n- command:\n    argv: [psql, -c, \"SELECT 'it''s'\"]\n  become_user: postgres\n  check_mode: false",
+		Name:    "command",
+		Returns: "cmd: the argv that ran\nrc: the exit code (non-zero fails the task)\nstdout, stderr: the output (trailing newlines removed unless strip_empty_ends: false)\nstdout_lines, stderr_lines: the output as lists of lines",
+		Purpose: "Run a program with arguments, without a shell (no pipes, redirections or $VARS).",
+		Examples: []string{
+			`- name: Promote this standby by hand
+  command: pg_ctlcluster 15 main promote`,
+			`- name: List the clusters (reads only; runs in --check too)
+  command: pg_lsclusters --no-header
+  register: clusters
+  changed_when: false
+  check_mode: false`,
+			`- name: Check the data checksums of the stopped cluster
+  command:
+    argv: [/usr/lib/postgresql/15/bin/pg_checksums, --check, -D, /var/lib/postgresql/15/main]
+  become: true
+  become_user: postgres
+  changed_when: false`,
+			`- name: Run SQL with a quote in it, no shell involved
+  command:
+    argv: [psql, -X, -c, "SELECT 'it''s'"]
+  become: true
+  become_user: postgres
+  check_mode: false`,
+		},
 		New:      func() Module { return &Command{} },
 		FreeForm: "cmd",
 	})

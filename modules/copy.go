@@ -15,8 +15,35 @@ func init() {
 		Name:    "copy",
 		Returns: "dest: the file written\nchecksum, size: SHA-1 and size of the content\nsrc: the source file, when src: was given\nbackup_file: the backup made, with backup: true",
 		Purpose: "Put a file (from files/ or given inline) on the host, with mode and ownership.",
-		Example: "- copy:\n    src: pg_ident.conf\n    dest: /etc/postgresql/15/main/pg_ident.conf\n    owner: postgres\n    mode: \"0640\"\n    backup: true",
-		New:     func() Module { return &Copy{} },
+		Examples: []string{
+			`- name: Install pg_ident.conf from the role's files/, keeping the old one
+  copy:
+    src: pg_ident.conf
+    dest: /etc/postgresql/15/main/pg_ident.conf
+    owner: postgres
+    group: postgres
+    mode: "0640"
+    backup: true
+  notify: reload postgresql`,
+			`- name: Write postgres's .pgpass (the password never shows in output)
+  copy:
+    dest: /var/lib/postgresql/.pgpass
+    content: |
+      *:*:repmgr:repmgr:{{ .repmgr_password }}
+      *:*:replication:repmgr:{{ .repmgr_password }}
+    owner: postgres
+    group: postgres
+    mode: "0600"
+  no_log: true`,
+			`- name: Give postgres a default .psqlrc, leaving an edited one alone
+  copy:
+    src: psqlrc
+    dest: /var/lib/postgresql/.psqlrc
+    owner: postgres
+    mode: "0644"
+    force: false`,
+		},
+		New: func() Module { return &Copy{} },
 	})
 }
 

@@ -13,9 +13,25 @@ import (
 func init() {
 	Register(Spec{
 		Name:    "debug",
+		Returns: "NAME: with var: NAME, the variable's value (\"VARIABLE IS NOT DEFINED!\" when it is not)",
 		Purpose: "Print a message or a variable's value (never changes anything).",
-		Example: "- debug:\n    msg: \"primary is {{ .pg_primary }}\"\n- debug:\n    var: st.stat",
-		New:     func() Module { return &Debug{} },
+		Examples: []string{
+			`- name: Say which node the run takes as the primary
+  debug:
+    msg: "primary is {{ .pg_primary }}"`,
+			`- name: Read the replication state
+  pg_query:
+    query: SELECT application_name, state, sync_state FROM pg_stat_replication
+    readonly: true
+  register: repl
+- name: Show its rows
+  debug:
+    var: repl.rows`,
+			`- name: Show a variable of another host
+  debug:
+    var: hostvars.node1.pg_role`,
+		},
+		New: func() Module { return &Debug{} },
 	})
 }
 

@@ -15,8 +15,24 @@ func init() {
 		Name:    "fetch",
 		Returns: "src, dest: the remote file and where it was written on the controller\nchecksum, size: SHA-1 and size of the file",
 		Purpose: "Copy a file from the host to the controller.",
-		Example: "- fetch:\n    src: /var/lib/barman/.ssh/id_ed25519.pub\n    dest: fetched/\n  # -> fetched/backup1/var/lib/barman/.ssh/id_ed25519.pub",
-		New:     func() Module { return &Fetch{} },
+		Examples: []string{
+			`- name: Bring barman's public key to the controller
+  fetch:
+    src: /var/lib/barman/.ssh/id_ed25519.pub
+    dest: fetched/
+  # -> fetched/backup1/var/lib/barman/.ssh/id_ed25519.pub`,
+			`- name: Collect every node's postgresql.conf for review, one file per node
+  fetch:
+    src: /etc/postgresql/15/main/postgresql.conf
+    dest: "review/{{ .inventory_hostname }}.conf"
+    flat: true`,
+			`- name: Collect the repmgr log where there is one
+  fetch:
+    src: /var/log/postgresql/repmgr.log
+    dest: logs/
+    fail_on_missing: false`,
+		},
+		New: func() Module { return &Fetch{} },
 	})
 }
 

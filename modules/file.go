@@ -12,8 +12,29 @@ func init() {
 		Name:    "file",
 		Returns: "path, state: the path and its state after the task",
 		Purpose: "Make a path a directory, an empty file, a symlink, or absent; set its mode and ownership.",
-		Example: "- file:\n    path: /var/lib/postgresql/15/archive\n    state: directory\n    owner: postgres\n    group: postgres\n    mode: \"0700\"",
-		New:     func() Module { return &File{} },
+		Examples: []string{
+			`- name: A WAL archive directory only postgres can read
+  file:
+    path: /var/lib/postgresql/15/archive
+    state: directory
+    owner: postgres
+    group: postgres
+    mode: "0700"`,
+			`- name: Pause automatic failover (maintenance)
+  file:
+    path: /var/lib/pgplay/maintenance.on
+    state: touch
+- name: Resume it
+  file:
+    path: /var/lib/pgplay/maintenance.on
+    state: absent`,
+			`- name: Put version 15's pg_controldata on the PATH
+  file:
+    path: /usr/local/bin/pg_controldata
+    src: /usr/lib/postgresql/15/bin/pg_controldata
+    state: link`,
+		},
+		New: func() Module { return &File{} },
 	})
 }
 

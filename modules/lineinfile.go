@@ -15,8 +15,29 @@ func init() {
 		Name:    "lineinfile",
 		Returns: "path: the file\nfound: how many lines matched regexp (or line)",
 		Purpose: "Make sure a line is in a file (replacing the line a regexp matches), or that no line matches.",
-		Example: "- lineinfile:\n    path: /etc/postgresql/15/main/postgresql.conf\n    regexp: '^#?listen_addresses\\s*='\n    line: \"listen_addresses = '*'\"",
-		New:     func() Module { return &LineInFile{} },
+		Examples: []string{
+			`- name: Listen on every address
+  lineinfile:
+    path: /etc/postgresql/15/main/postgresql.conf
+    regexp: '^#?listen_addresses\s*='
+    line: "listen_addresses = '*'"
+  notify: restart postgresql`,
+			`- name: Let the monitoring user in, before the catch-all rules
+  lineinfile:
+    path: /etc/postgresql/15/main/pg_hba.conf
+    line: "host all pgmon 198.51.100.0/24 scram-sha-256"
+    insertbefore: '^host\s+all\s+all'
+    firstmatch: true
+  notify: reload postgresql`,
+			`- name: No trust authentication left in pg_hba.conf
+  lineinfile:
+    path: /etc/postgresql/15/main/pg_hba.conf
+    regexp: '\strust\s*$'
+    state: absent
+    backup: true
+  notify: reload postgresql`,
+		},
+		New: func() Module { return &LineInFile{} },
 	})
 }
 

@@ -9,9 +9,15 @@ import (
 
 func init() {
 	Register(Spec{
-		Name:     "meta",
-		Purpose:  "Act on the run itself: run notified handlers now, end the play, or do nothing.",
-		Example:  "- meta: flush_handlers",
+		Name:    "meta",
+		Purpose: "Act on the run itself: run notified handlers now, end the play, or do nothing.",
+		Examples: []string{
+			`- name: Restart PostgreSQL now if its configuration changed, before the standbys clone
+  meta: flush_handlers`,
+			`- name: Nothing more to do when the cluster already runs
+  meta: end_play
+  when: .cluster_running`,
+		},
 		New:      func() Module { return &Meta{} },
 		FreeForm: "_raw",
 	})

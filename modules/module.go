@@ -76,7 +76,13 @@ type Result struct {
 type Spec struct {
 	Name    string
 	Purpose string // one line
-	Example string // YAML task example
+	// Examples are uses of the module as an operator writes them, each
+	// a YAML list of one or more tasks whose first task's name says what
+	// it does. `pgplay doc MODULE` and docs/modules.md show them, a
+	// missing required argument quotes the first, and a test parses
+	// every one as a task file and checks its arguments against the
+	// module, as `pgplay run` would.
+	Examples []string
 	// Returns documents the module's fields of the registered result,
 	// one "name: meaning" a line, beyond those every module has (changed,
 	// failed, skipped, msg); `pgplay doc MODULE` shows them.

@@ -13,9 +13,30 @@ import (
 func init() {
 	Register(Spec{
 		Name:    "pg_cluster",
+		Returns: "version, name, state: the cluster\nport, status, owner, data_directory, log_file: as pg_lsclusters shows them\nrunning, recovery: whether it is online, and in recovery (a standby)\nstart_conf: its start.conf setting",
 		Purpose: "Create (pg_createcluster) or drop a Debian PostgreSQL cluster; set its start.conf.",
-		Example: "- pg_cluster:\n    version: \"15\"\n    name: main\n    port: 5432\n    initdb_options: [--data-checksums]\n    start_conf: auto",
-		New:     func() Module { return &PGCluster{} },
+		Examples: []string{
+			`- name: Create the cluster with data checksums, started at boot
+  pg_cluster:
+    version: "15"
+    name: main
+    port: 5432
+    initdb_options: [--data-checksums]
+    start_conf: auto`,
+			`- name: A standby's cluster is started by hand (repmgr clones it first)
+  pg_cluster:
+    version: "15"
+    name: main
+    start_conf: manual
+  when: eq .pg_role "standby"`,
+			`- name: Drop the old 14 cluster after the upgrade (deletes its data)
+  pg_cluster:
+    version: "14"
+    name: main
+    state: absent
+    force: true`,
+		},
+		New: func() Module { return &PGCluster{} },
 	})
 }
 

@@ -11,9 +11,26 @@ import (
 func init() {
 	Register(Spec{
 		Name:    "pg_database",
+		Returns: "name, state: the database\nowner, encoding: its owner and encoding",
 		Purpose: "Create or drop a PostgreSQL database and keep its owner.",
-		Example: "- pg_database:\n    name: repmgr\n    owner: repmgr",
-		New:     func() Module { return &PGDatabase{} },
+		Examples: []string{
+			`- name: repmgr's database, owned by repmgr
+  pg_database:
+    name: repmgr
+    owner: repmgr`,
+			`- name: An application database in UTF8, from template0
+  pg_database:
+    name: shop
+    owner: shop
+    encoding: UTF8
+    template: template0`,
+			`- name: Drop the scratch database, ending its sessions
+  pg_database:
+    name: scratch
+    state: absent
+    force: true`,
+		},
+		New: func() Module { return &PGDatabase{} },
 	})
 }
 

@@ -13,10 +13,32 @@ import (
 
 func init() {
 	Register(Spec{
-		Name:     "pg_query",
-		Returns:  "rows: the last statement's rows, each a map of column -> text (null as nil)\nrowcount: how many rows it returned or changed\nstatements: how many statements ran\nnotices: the server's NOTICE lines",
-		Purpose:  "Run SQL with psql as postgres; rows are registered as a list of maps.",
-		Example:  "- pg_query:\n    query: SELECT application_name, sync_state FROM pg_stat_replication WHERE application_name = :'name'\n    args: {name: node2}\n    readonly: true\n  register: repl",
+		Name:    "pg_query",
+		Returns: "rows: the last statement's rows, each a map of column -> text (null as nil)\nrowcount: how many rows it returned or changed\nstatements: how many statements ran\nnotices: the server's NOTICE lines",
+		Purpose: "Run SQL with psql as postgres; rows are registered as a list of maps.",
+		Examples: []string{
+			`- name: Is node2 a synchronous standby?
+  pg_query:
+    query: SELECT application_name, sync_state FROM pg_stat_replication WHERE application_name = :'name'
+    args: {name: node2}
+    readonly: true
+  register: repl`,
+			`- name: Give the reporting role read access to the app schema
+  pg_query:
+    db: shop
+    query: |
+      GRANT USAGE ON SCHEMA app TO reporting;
+      GRANT SELECT ON ALL TABLES IN SCHEMA app TO reporting;`,
+			`- name: Wait until every standby has replayed to within 16 MB of the primary
+  pg_query:
+    query: SELECT count(*) AS behind FROM pg_stat_replication WHERE pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn) > 16 * 1024 * 1024
+    readonly: true
+  register: lag
+  until: eq (index .lag.rows 0).behind "0"
+  retries: 30
+  delay: 2
+  when: eq .pg_role "primary"`,
+		},
 		New:      func() Module { return &PGQuery{} },
 		FreeForm: "query",
 	})

@@ -16,8 +16,27 @@ func init() {
 		Name:    "pg_setting",
 		Returns: "name, state, value: the setting and its value after the task\nrestart_pending: the new value needs a restart of PostgreSQL",
 		Purpose: "Set or reset a server setting with ALTER SYSTEM and reload; reports restart_pending.",
-		Example: "- pg_setting:\n    name: synchronous_standby_names\n    value: FIRST 1 (node2, node3)",
-		New:     func() Module { return &PGSetting{} },
+		Examples: []string{
+			`- name: Wait for one of two synchronous standbys on commit
+  pg_setting:
+    name: synchronous_standby_names
+    value: FIRST 1 (node2, node3)`,
+			`- name: More shared memory (PostgreSQL must restart for it)
+  pg_setting:
+    name: shared_buffers
+    value: 2GB
+  register: sb
+- name: Restart when PostgreSQL says it must
+  service:
+    name: postgresql@15-main
+    state: restarted
+  when: .sb.restart_pending`,
+			`- name: Back to the configuration file's work_mem
+  pg_setting:
+    name: work_mem
+    state: absent`,
+		},
+		New: func() Module { return &PGSetting{} },
 	})
 }
 

@@ -11,9 +11,19 @@ import (
 func init() {
 	Register(Spec{
 		Name:    "pg_slot",
+		Returns: "name, state: the slot\nactive: whether a client streams from it\nrestart_lsn: the oldest WAL it keeps",
 		Purpose: "Create or drop a physical replication slot.",
-		Example: "- pg_slot:\n    name: barman\n    immediately_reserve: true",
-		New:     func() Module { return &PGSlot{} },
+		Examples: []string{
+			`- name: A slot for barman's WAL streaming, keeping WAL from now on
+  pg_slot:
+    name: barman
+    immediately_reserve: true`,
+			`- name: Drop the slot of the decommissioned node3 (else WAL piles up)
+  pg_slot:
+    name: node3
+    state: absent`,
+		},
+		New: func() Module { return &PGSlot{} },
 	})
 }
 

@@ -20,8 +20,28 @@ func init() {
 		Name:    "pg_user",
 		Returns: "name, state: the role\nchanged_attributes: the attributes the task changed\npassword_changed: whether the password was set",
 		Purpose: "Create, alter or drop a PostgreSQL role; the scram-sha-256 password is set only when it differs.",
-		Example: "- pg_user:\n    name: repmgr\n    password: \"{{ .repmgr_password }}\"\n    superuser: true\n    replication: true",
-		New:     func() Module { return &PGUser{} },
+		Examples: []string{
+			`- name: repmgr's superuser, allowed to replicate
+  pg_user:
+    name: repmgr
+    password: "{{ .repmgr_password }}"
+    superuser: true
+    replication: true`,
+			`- name: An application login with at most 50 connections
+  pg_user:
+    name: shop
+    password: "{{ .shop_password }}"
+    conn_limit: 50`,
+			`- name: A group role for read-only access (no login)
+  pg_user:
+    name: reporting
+    login: false`,
+			`- name: Drop a role no longer used
+  pg_user:
+    name: legacy_app
+    state: absent`,
+		},
+		New: func() Module { return &PGUser{} },
 	})
 }
 

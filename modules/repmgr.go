@@ -15,9 +15,36 @@ import (
 func init() {
 	Register(Spec{
 		Name:    "repmgr",
+		Returns: "action: what ran\nnode_id: this node's id (from its repmgr.conf)\nnodes, primary, ok: cluster_show: every node (id, name, role_now, available, ...), the available primary, whether repmgr saw no problem\nnode_status: cluster_show: this node's repmgr node status\nnode, data_directory, wal_receiver, cluster_state: what the action read or registered\nrc, stdout, stderr, rc_meaning: repmgr's exit code (and what it means), output\nrefused: the action was refused before repmgr ran (e.g. a rejoin that would lose data)\nunverified: true in check mode when repmgr.conf is only simulated",
 		Purpose: "Register, clone, promote, follow and rejoin repmgr nodes; read the cluster's state.",
-		Example: "- repmgr:\n    action: standby_clone\n    upstream_host: node1\n- repmgr:\n    action: standby_register\n- repmgr:\n    action: cluster_show\n  register: cluster",
-		New:     func() Module { return &Repmgr{} },
+		Examples: []string{
+			`- name: Clone this standby from the primary
+  repmgr:
+    action: standby_clone
+    upstream_host: "{{ .pg_primary }}"
+- name: Start it
+  service:
+    name: postgresql@15-main
+    state: started
+- name: Register it
+  repmgr:
+    action: standby_register`,
+			`- name: Read repmgr's view of the cluster
+  repmgr:
+    action: cluster_show
+  register: cluster
+  check_mode: false`,
+			`- name: Bring the failed former primary back as a standby (pg_rewind if needed)
+  repmgr:
+    action: node_rejoin
+    upstream_host: "{{ .pg_primary }}"
+    force_rewind: true`,
+			`- name: Follow the new primary, node 2
+  repmgr:
+    action: standby_follow
+    upstream_node_id: 2`,
+		},
+		New: func() Module { return &Repmgr{} },
 	})
 }
 

@@ -13,8 +13,28 @@ func init() {
 		Name:    "service",
 		Returns: "name: the unit\nstate: its state after the task (started, stopped, ...)\nstatus.LoadState, status.ActiveState, status.SubState, status.UnitFileState: systemd's view\nunverified: true in check mode when the unit file is only simulated",
 		Purpose: "Start, stop, restart or reload a systemd unit; enable, disable, mask it.",
-		Example: "- service:\n    name: postgresql@15-main\n    state: started\n    enabled: true",
-		New:     func() Module { return &Service{} },
+		Examples: []string{
+			`- name: PostgreSQL runs and starts at boot
+  service:
+    name: postgresql@15-main
+    state: started
+    enabled: true`,
+			`- name: Reload PostgreSQL (after a pg_hba.conf change)
+  service:
+    name: postgresql@15-main
+    state: reloaded`,
+			`- name: Restart keepalived after its unit file changed
+  service:
+    name: keepalived
+    state: restarted
+    daemon_reload: true`,
+			`- name: repmgrd stays off (failover is keepalived's)
+  service:
+    name: repmgrd
+    state: stopped
+    masked: true`,
+		},
+		New: func() Module { return &Service{} },
 	})
 }
 

@@ -10,8 +10,21 @@ func init() {
 	Register(Spec{
 		Name:    "set_fact",
 		Purpose: "Set variables on the host for the tasks that follow (never changes anything).",
-		Example: "- set_fact:\n    pg_primary: \"{{ .inventory_hostname }}\"\n    standbys: \"{{ .groups.standby }}\"",
-		New:     func() Module { return &SetFact{} },
+		Examples: []string{
+			`- name: Remember who is primary and the standbys
+  set_fact:
+    pg_primary: "{{ .inventory_hostname }}"
+    standbys: "{{ .groups.standby }}"`,
+			`- name: Ask whether this node is in recovery
+  pg_query:
+    query: SELECT pg_is_in_recovery() AS standby
+    readonly: true
+  register: rec
+- name: Remember the node's live role
+  set_fact:
+    pg_live_role: '{{ if eq (index .rec.rows 0).standby "t" }}standby{{ else }}primary{{ end }}'`,
+		},
+		New: func() Module { return &SetFact{} },
 	})
 }
 

@@ -14,8 +14,20 @@ func init() {
 		Name:    "setup",
 		Returns: "facts.os.id, facts.os.version, facts.os.codename, facts.os.name: /etc/os-release\nfacts.hostname, facts.fqdn, facts.kernel, facts.arch, facts.user\nfacts.systemd: whether systemd runs the host\nfacts.cpus, facts.memtotal_mb\nfacts.interfaces: interface -> its IPv4 address/prefix list\nfacts.addresses: every IPv4 address\nfacts.default_ipv4.interface, .address, .gateway: the default route\nfacts.postgresql_versions: versions in /usr/lib/postgresql\n(gather_facts: true sets the same map as .facts; docs/templates.md maps Ansible's fact names)",
 		Purpose: "Gather facts about the host in one round trip (runs for plays with gather_facts: true).",
-		Example: "- setup:\n  register: r\n- debug: msg=\"{{ .facts.os.id }} {{ .facts.hostname }}\"",
-		New:     func() Module { return &Setup{} },
+		Examples: []string{
+			`- name: Gather facts, as gather_facts does
+  setup:
+- name: Show the OS and host name
+  debug:
+    msg: "{{ .facts.os.id }} {{ .facts.os.version }} on {{ .facts.hostname }}"`,
+			`- name: Read the facts again after installing PostgreSQL
+  setup:
+- name: Stop when version 15 is not installed
+  fail:
+    msg: "installed: {{ .facts.postgresql_versions }}"
+  when: not (has "15" .facts.postgresql_versions)`,
+		},
+		New: func() Module { return &Setup{} },
 	})
 }
 

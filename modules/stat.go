@@ -16,8 +16,26 @@ func init() {
 		Name:    "stat",
 		Returns: "stat.exists: whether the path exists\nstat.path, stat.isdir, stat.isreg, stat.islnk: what it is\nstat.mode, stat.uid, stat.gid, stat.pw_name, stat.gr_name: permissions and owner\nstat.size, stat.mtime: size in bytes, modification time (Unix seconds)\nstat.checksum: SHA-1 of a regular file\nstat.lnk_target: where a symlink points",
 		Purpose: "Read a path's kind, mode, owner, size and checksum into a registered result (never changes anything).",
-		Example: "- stat:\n    path: /var/lib/postgresql/15/main/PG_VERSION\n  register: pgv\n- debug:\n    msg: \"initialised\"\n  when: .pgv.stat.exists",
-		New:     func() Module { return &Stat{} },
+		Examples: []string{
+			`- name: Is the data directory initialised?
+  stat:
+    path: /var/lib/postgresql/15/main/PG_VERSION
+  register: pgv
+- name: Say so
+  debug:
+    msg: "initialised"
+  when: .pgv.stat.exists`,
+			`- name: Read the server key's permissions
+  stat:
+    path: /etc/ssl/private/ssl-cert-snakeoil.key
+    get_checksum: false
+  register: key
+- name: Stop when others may read it
+  fail:
+    msg: "the key has mode {{ .key.stat.mode }}"
+  when: and .key.stat.exists (ne .key.stat.mode "0640") (ne .key.stat.mode "0600")`,
+		},
+		New: func() Module { return &Stat{} },
 	})
 }
 

@@ -13,9 +13,24 @@ import (
 func init() {
 	Register(Spec{
 		Name:    "sysctl",
+		Returns: "name, state: the parameter\nsysctl_file: the file holding it\nlive_value: the running kernel's value after the task",
 		Purpose: "Set a kernel parameter in a sysctl.d file and, when the live value differs, with sysctl -w.",
-		Example: "- sysctl:\n    name: vm.swappiness\n    value: \"10\"",
-		New:     func() Module { return &Sysctl{} },
+		Examples: []string{
+			`- name: Swap only when memory runs out
+  sysctl:
+    name: vm.swappiness
+    value: "10"`,
+			`- name: No memory overcommit on database hosts (the OOM killer spares PostgreSQL)
+  sysctl:
+    name: vm.overcommit_memory
+    value: "2"
+    sysctl_file: /etc/sysctl.d/30-postgresql.conf`,
+			`- name: Let services bind the virtual IP before keepalived moves it here
+  sysctl:
+    name: net.ipv4.ip_nonlocal_bind
+    value: "1"`,
+		},
+		New: func() Module { return &Sysctl{} },
 	})
 }
 

@@ -13,8 +13,26 @@ func init() {
 		Name:    "template",
 		Returns: "dest: the file written\nsrc: the template file used\nchecksum, size: SHA-1 and size of the rendered text\nbackup_file: the backup made, with backup: true",
 		Purpose: "Render a Go text/template from templates/ with the host's variables and put it on the host.",
-		Example: "- template:\n    src: postgresql/postgresql.conf.tmpl\n    dest: /etc/postgresql/15/main/postgresql.conf\n    owner: postgres\n    group: postgres\n    mode: \"0644\"\n  notify: restart postgresql",
-		New:     func() Module { return &Template{} },
+		Examples: []string{
+			`- name: postgresql.conf from the inventory's settings
+  template:
+    src: postgresql/postgresql.conf.tmpl
+    dest: /etc/postgresql/15/main/postgresql.conf
+    owner: postgres
+    group: postgres
+    mode: "0644"
+  notify: restart postgresql`,
+			`- name: pg_hba.conf from the inventory's client networks, keeping the old one
+  template:
+    src: pg_hba.conf.tmpl
+    dest: /etc/postgresql/15/main/pg_hba.conf
+    owner: postgres
+    group: postgres
+    mode: "0640"
+    backup: true
+  notify: reload postgresql`,
+		},
+		New: func() Module { return &Template{} },
 	})
 }
 

@@ -14,15 +14,51 @@ import (
 func init() {
 	Register(Spec{
 		Name:    "user",
+		Returns: "name, state: the account\nuid, home, shell: as the account has them after the task",
 		Purpose: "Create, change or remove a local user account (useradd/usermod/userdel).",
-		Example: "- user:\n    name: barman\n    system: true\n    home: /var/lib/barman\n    shell: /bin/bash\n    groups: [ssl-cert]\n    append: true",
-		New:     func() Module { return &User{} },
+		Examples: []string{
+			`- name: The barman account, in ssl-cert to read the server key
+  user:
+    name: barman
+    system: true
+    home: /var/lib/barman
+    shell: /bin/bash
+    groups: [ssl-cert]
+    append: true`,
+			`- name: A DBA login that may read postgres's files
+  user:
+    name: alice
+    comment: Alice (DBA)
+    shell: /bin/bash
+    groups: [postgres, pgadmins]
+    append: true`,
+			`- name: Remove a departed DBA's account and home
+  user:
+    name: bob
+    state: absent
+    remove: true`,
+		},
+		New: func() Module { return &User{} },
 	})
 	Register(Spec{
 		Name:    "group",
+		Returns: "name, state: the group and its state\ngid: its group id",
 		Purpose: "Create or remove a local group (groupadd/groupmod/groupdel).",
-		Example: "- group:\n    name: pgadmins\n    gid: 2001",
-		New:     func() Module { return &Group{} },
+		Examples: []string{
+			`- name: A group for the DBAs, with a fixed gid on every node
+  group:
+    name: pgadmins
+    gid: 2001`,
+			`- name: A system group for the monitoring agent
+  group:
+    name: pgmon
+    system: true`,
+			`- name: Remove a group no longer used
+  group:
+    name: oldops
+    state: absent`,
+		},
+		New: func() Module { return &Group{} },
 	})
 }
 

@@ -15,9 +15,29 @@ import (
 func init() {
 	Register(Spec{
 		Name:    "wait_for",
+		Returns: "elapsed: seconds waited\nstate: what was waited for\nport, host: for a port\npath: for a file",
 		Purpose: "Wait until a TCP port accepts connections (or stops), or a file appears (or goes); the check runs on the host.",
-		Example: "- wait_for:\n    port: 5432\n    timeout: 60\n- wait_for:\n    path: /var/run/postgresql/15-main.pid\n    state: absent",
-		New:     func() Module { return &WaitFor{} },
+		Examples: []string{
+			`- name: Wait until PostgreSQL accepts connections
+  wait_for:
+    port: 5432
+    timeout: 60`,
+			`- name: Wait until PostgreSQL has stopped (its pid file is gone)
+  wait_for:
+    path: /var/run/postgresql/15-main.pid
+    state: absent`,
+			`- name: Wait until the standby reaches a consistent state (its log says so)
+  wait_for:
+    path: /var/log/postgresql/postgresql-15-main.log
+    search_regex: consistent recovery state reached
+    timeout: 10m`,
+			`- name: Wait until the virtual IP answers on 5432
+  wait_for:
+    host: "{{ .vip }}"
+    port: 5432
+    timeout: 120`,
+		},
+		New: func() Module { return &WaitFor{} },
 	})
 }
 

@@ -20,7 +20,7 @@ func newDocCmd() *cobra.Command {
 	var kind string
 	cmd := &cobra.Command{
 		Use:   "doc [MODULE]",
-		Short: "List modules, or show a module's arguments, return values and an example",
+		Short: "List modules, or show a module's arguments, return values and examples",
 		Example: `  pgplay doc                 # the modules
   pgplay doc template        # one module (ansible.builtin.template works too)
   pgplay doc -t keyword      # play and task keywords (pgplay doc -t keyword when)
@@ -102,8 +102,14 @@ func writeModuleDoc(w io.Writer, s modules.Spec) {
 			fmt.Fprintf(w, "  %s\n", l)
 		}
 	}
-	if s.Example != "" {
-		fmt.Fprintf(w, "\nExample:\n%s\n", indentLines(s.Example, "  "))
+	if len(s.Examples) > 0 {
+		fmt.Fprintf(w, "\nExamples:\n")
+	}
+	for i, ex := range s.Examples {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintf(w, "%s\n", indentLines(ex, "  "))
 	}
 }
 
@@ -150,8 +156,14 @@ func writeModulesMarkdown(w io.Writer) error {
 			}
 			fmt.Fprintln(w)
 		}
-		if s.Example != "" {
-			fmt.Fprintf(w, "```yaml\n%s\n```\n", strings.TrimRight(s.Example, "\n"))
+		if len(s.Examples) > 0 {
+			fmt.Fprintf(w, "Examples:\n\n")
+		}
+		for i, ex := range s.Examples {
+			if i > 0 {
+				fmt.Fprintln(w)
+			}
+			fmt.Fprintf(w, "```yaml\n%s\n```\n", strings.TrimRight(ex, "\n"))
 		}
 	}
 	return nil

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -40,8 +41,16 @@ func TestDocCommand(t *testing.T) {
 		}
 	}
 	code, out, _ = cli(t, "doc", "copy")
-	if code != 0 || !strings.Contains(out, "dest") || !strings.Contains(out, "Example:") || !strings.Contains(out, "REQUIRED") {
+	if code != 0 || !strings.Contains(out, "dest") || !strings.Contains(out, "REQUIRED") {
 		t.Errorf("doc copy: exit %d\n%s", code, out)
+	}
+	// Every example of the module's spec is shown, after "Examples:".
+	spec, _ := modules.Lookup("copy")
+	_, examples, _ := strings.Cut(out, "\nExamples:\n")
+	for _, ex := range spec.Examples {
+		if !strings.Contains(examples, indentLines(ex, "  ")) {
+			t.Errorf("doc copy lacks the example\n%s\nin\n%s", ex, out)
+		}
 	}
 	code, _, errs := cli(t, "doc", "copyy")
 	if code != 5 || !strings.Contains(errs, "no module") || !strings.Contains(errs, `did you mean "copy"?`) {
@@ -118,5 +127,77 @@ func TestDocKeywordsAndFunctions(t *testing.T) {
 	code, _, errs = cli(t, "doc", "-t", "filter")
 	if code != exitOptions || !strings.Contains(errs, "want module, keyword or function") {
 		t.Errorf("doc -t filter: exit %d\n%s", code, errs)
+	}
+}
+
+// The README's install commands work from a clone: each `make TARGET` is
+// a target of the Makefile, each `go install PATH` a package directory of
+// this module (the module is not published: `go install ...@latest`
+// fails), with a main package.
+func TestReadmeInstallCommands(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk, err := os.ReadFile("../../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, install, ok := strings.Cut(string(readme), "\n## Install\n")
+	if !ok {
+		t.Fatal("README.md has no ## Install section")
+	}
+	install, _, _ = strings.Cut(install, "\n## ")
+	var makes, gos int
+	for _, l := range strings.Split(install, "\n") {
+		if !strings.HasPrefix(l, "    ") { // commands are indented blocks
+			continue
+		}
+		f := strings.Fields(l)
+		switch {
+		case len(f) >= 2 && f[0] == "make":
+			makes++
+			if !bytes.Contains(mk, []byte("\n"+f[1]+":")) {
+				t.Errorf("README: `make %s`: no such Makefile target", f[1])
+			}
+		case len(f) >= 3 && f[0] == "go" && f[1] == "install":
+			gos++
+			if !strings.HasPrefix(f[2], "./") || strings.Contains(f[2], "@") {
+				t.Errorf("README: `go install %s` is not a path in the clone (the module is not published)", f[2])
+				continue
+			}
+			src, err := os.ReadFile(filepath.Join("../..", f[2], "main.go"))
+			if err != nil || !bytes.Contains(src, []byte("package main")) {
+				t.Errorf("README: `go install %s`: no main package there (%v)", f[2], err)
+			}
+		}
+	}
+	if makes == 0 || gos == 0 {
+		t.Errorf("README's Install section lists %d make and %d go install commands, want both", makes, gos)
+	}
+}
+
+// README.md shows `pgplay exec` with each of its own flags (those `run`
+// does not have), and says how the recap counts (ok includes changed).
+func TestReadmeShowsExecAndRecap(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(b)
+	if !strings.Contains(readme, "pgplay exec PATTERN -i INV -m MODULE -a ARGS") {
+		t.Error("README.md does not show pgplay exec's usage")
+	}
+	run := findCmd(newRootCmd(), "run")
+	findCmd(newRootCmd(), "exec").Flags().VisitAll(func(f *pflag.Flag) {
+		if f.Name == "help" || run.Flags().Lookup(f.Name) != nil {
+			return
+		}
+		if !strings.Contains(readme, "--"+f.Name) && !strings.Contains(readme, "`-"+f.Shorthand) && !strings.Contains(readme, " -"+f.Shorthand+" ") {
+			t.Errorf("README.md does not show exec's -%s (--%s)", f.Shorthand, f.Name)
+		}
+	})
+	if !strings.Contains(readme, "`ok=` includes the changed tasks") {
+		t.Error("README.md does not say that the recap's ok= includes the changed tasks")
 	}
 }

@@ -25,8 +25,6 @@ var ansibleFlags = func() map[string]string {
 		"--ask-vault-pass", "--ask-vault-password", "-J", "--vault-password-file", "--vault-pass-file", "--vault-id")
 	add("pgplay logs in with SSH keys only (ssh-agent, --private-key FILE, or ssh_key in the inventory); it takes no SSH password",
 		"--ask-pass", "-k", "--connection-password-file", "--conn-pass-file")
-	add("pgplay takes the sudo password only from the terminal (-K), never from a file: or give the login user NOPASSWD sudo",
-		"--become-password-file", "--become-pass-file")
 	add("pgplay becomes with sudo only: -b and --become-user choose whether and as whom",
 		"--become-method")
 	add("set connection: ssh or local per host in the inventory (ansible_connection works too)",
@@ -45,13 +43,16 @@ var ansibleFlags = func() map[string]string {
 }()
 
 // ansibleAliases accepts ansible-playbook's other spellings of a flag
-// pgplay has (--key-file for --private-key, --inventory-file for -i).
+// pgplay has (--key-file for --private-key, --inventory-file for -i,
+// --become-pass-file for --become-password-file).
 func ansibleAliases(_ *pflag.FlagSet, name string) pflag.NormalizedName {
 	switch name {
 	case "key-file":
 		name = "private-key"
 	case "inventory-file":
 		name = "inventory"
+	case "become-pass-file":
+		name = "become-password-file"
 	}
 	return pflag.NormalizedName(name)
 }

@@ -54,6 +54,53 @@ func stepPrompter(tty io.Reader, w io.Writer) func(string) runner.StepAnswer {
 	}
 }
 
+// becomePassword returns the sudo password of the run: asked on the
+// terminal (-K), read from --become-password-file, or "" (sudo -n).
+func (f *runFlags) becomePassword(cmd *cobra.Command) (string, error) {
+	switch {
+	case f.askBecomePass && f.becomePassFile != "":
+		return "", withCode(exitOptions, errors.New("-K and --become-password-file both give the sudo password\n  hint: keep one: -K asks on the terminal, --become-password-file reads a file"))
+	case f.askBecomePass:
+		return askBecomePassword(cmd)
+	case f.becomePassFile != "":
+		return readBecomePasswordFile(cmd, f.becomePassFile)
+	}
+	return "", nil
+}
+
+// readBecomePasswordFile reads --become-password-file as
+// ansible-playbook does: the file's text without its trailing newline
+// ("-": standard input). Unlike Ansible it never runs the file: an
+// executable file is refused rather than sent to sudo as the password.
+// Neither the password nor the file's content is ever printed.
+func readBecomePasswordFile(cmd *cobra.Command, file string) (string, error) {
+	var b []byte
+	var err error
+	if file == "-" {
+		b, err = io.ReadAll(cmd.InOrStdin())
+	} else {
+		var fh *os.File
+		if fh, err = os.Open(file); err == nil {
+			defer fh.Close()
+			var st os.FileInfo
+			if st, err = fh.Stat(); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+				return "", withCode(exitOptions, fmt.Errorf("--become-password-file %s: the file is executable; pgplay reads the password from it and does not run it (Ansible does)\n  hint: give its output instead: --become-password-file <(%s)", file, file))
+			}
+			if err == nil {
+				b, err = io.ReadAll(fh)
+			}
+		}
+	}
+	if err != nil {
+		return "", withCode(exitOptions, fmt.Errorf("--become-password-file: %w\n  hint: the file holds the login user's sudo password on one line", err))
+	}
+	pw := strings.TrimRight(string(b), "\r\n")
+	if pw == "" {
+		return "", withCode(exitOptions, fmt.Errorf("--become-password-file %s: the password is empty\n  hint: put the login user's sudo password in the file, or drop the flag if sudo needs none", file))
+	}
+	return pw, nil
+}
+
 // askBecomePassword asks for -K's sudo password on the terminal, without
 // echo. The password is never printed; the runner masks it in every
 // output.

@@ -147,7 +147,7 @@ func TestAskBecomePass(t *testing.T) {
 	}
 
 	code, out, errs = cliTTY(t, "wrong-pw\n", "exec", "a", "-i", inv, "-a", "id -un", "-b", "-K")
-	if code != exitHostFailed || !strings.Contains(out, "sudo refused the become password given with -K") || strings.Contains(out+errs, "wrong-pw") {
+	if code != exitHostFailed || !strings.Contains(out, "sudo refused the become password (-K or --become-password-file)") || strings.Contains(out+errs, "wrong-pw") {
 		t.Errorf("wrong -K password: exit %d, want 2 and a clear message without the password\n%s\n%s", code, out, errs)
 	}
 
@@ -167,5 +167,75 @@ func TestAskBecomePassNotNeeded(t *testing.T) {
 	code, out, errs := cliTTY(t, "unused-pw\n", "exec", "a", "-i", l.inv, "-m", "shell", "-a", "wc -c", "-b", "--become-user", "nobody", "-K")
 	if code != 0 || !strings.Contains(out, "rc=0 >>\n0\n") {
 		t.Errorf("-K with passwordless sudo: exit %d, want the command to read nothing\n%s\n%s", code, out, errs)
+	}
+}
+
+// --become-password-file (ansible-playbook 2.12's) gives sudo the
+// password read from a file, its trailing newline removed, on run, role
+// and exec; the password is in no output, even at -vvvv. A wrong one is
+// refused as -K's is; a missing, empty or executable file, and -K with
+// the file, are bad options.
+func TestBecomePasswordFile(t *testing.T) {
+	const pw = "Pw-in-file-3q!"
+	inv := sudoPasswordUser(t, pw)
+	dir := t.TempDir()
+	pwFile := filepath.Join(dir, "become.txt")
+	writeFiles(t, dir, map[string]string{
+		"become.txt": pw + "\n",
+		"wrong.txt":  "wrong-pw-7z\n",
+		"empty.txt":  "\n",
+		"site.yaml":  "- hosts: a\n  become: true\n  gather_facts: false\n  tasks:\n    - command: id -un\n      register: who\n    - assert:\n        that: [eq .who.stdout \"root\"]\n",
+	})
+	noPW := func(what, out, errs string) {
+		t.Helper()
+		if strings.Contains(out+errs, pw) {
+			t.Errorf("%s: the password reached the output:\n%s\n%s", what, out, errs)
+		}
+	}
+
+	code, out, errs := cli(t, "exec", "a", "-i", inv, "-a", "id -un", "-b", "--become-password-file", pwFile, "-vvvv")
+	if code != 0 || !strings.Contains(out, "a | CHANGED | rc=0 >>\nroot\n") {
+		t.Errorf("exec --become-password-file: exit %d\n%s\n%s", code, out, errs)
+	}
+	noPW("exec", out, errs)
+	code, out, errs = cli(t, "run", filepath.Join(dir, "site.yaml"), "-i", inv, "--become-pass-file", pwFile, "--output", "json")
+	if code != 0 {
+		t.Errorf("run --become-pass-file: exit %d\n%s\n%s", code, out, errs)
+	}
+	noPW("run", out, errs)
+	// role reads it too (a missing file says so).
+	code, _, errs = cli(t, "role", "cluster", "-i", inv, "--become-password-file", filepath.Join(dir, "missing.txt"))
+	if code != exitOptions || !strings.Contains(errs, "--become-password-file: open ") {
+		t.Errorf("role --become-password-file: exit %d\n%s", code, errs)
+	}
+	// "-" is standard input.
+	var ob, eb bytes.Buffer
+	code = runWithInput(context.Background(), []string{"exec", "a", "-i", inv, "-a", "id -un", "-b", "--become-password-file", "-"}, strings.NewReader(pw+"\r\n"), &ob, &eb)
+	if code != 0 || !strings.Contains(ob.String(), "rc=0 >>\nroot\n") {
+		t.Errorf("--become-password-file -: exit %d\n%s\n%s", code, ob.String(), eb.String())
+	}
+
+	code, out, errs = cli(t, "exec", "a", "-i", inv, "-a", "id -un", "-b", "--become-password-file", filepath.Join(dir, "wrong.txt"))
+	if code != exitHostFailed || !strings.Contains(out, "sudo refused the become password") || strings.Contains(out+errs, "wrong-pw-7z") {
+		t.Errorf("wrong password in the file: exit %d, want 2 and a message without the password\n%s\n%s", code, out, errs)
+	}
+	exe := filepath.Join(dir, "pw.sh")
+	if err := os.WriteFile(exe, []byte("#!/bin/sh\necho "+pw+"\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--become-password-file", filepath.Join(dir, "missing.txt")}, "--become-password-file: open " + filepath.Join(dir, "missing.txt")},
+		{[]string{"--become-password-file", filepath.Join(dir, "empty.txt")}, "the password is empty"},
+		{[]string{"--become-password-file", exe}, "the file is executable"},
+		{[]string{"--become-password-file", pwFile, "-K"}, "-K and --become-password-file both give the sudo password"},
+	} {
+		code, out, errs = cli(t, append([]string{"exec", "a", "-i", inv, "-a", "id -un", "-b"}, c.args...)...)
+		if code != exitOptions || !strings.Contains(errs, c.want) || !strings.Contains(errs, "hint: ") {
+			t.Errorf("%q: exit %d, want 5 and %q with a hint\n%s\n%s", c.args, code, c.want, out, errs)
+		}
+		noPW(fmt.Sprint(c.args), out, errs)
 	}
 }

@@ -54,7 +54,8 @@ type runFlags struct {
 	listTags    bool
 	syntaxCheck bool
 
-	askBecomePass bool // -K: ask for the sudo password on the terminal
+	askBecomePass  bool   // -K: ask for the sudo password on the terminal
+	becomePassFile string // --become-password-file: read it from a file
 
 	startAt string // --start-at-task
 	step    bool   // --step: ask before each task on the terminal
@@ -109,6 +110,7 @@ func (f *runFlags) registerCommon(cmd *cobra.Command) {
 	fl.StringVar(&f.privateKey, "private-key", "", "SSH private key file for hosts whose inventory sets no ssh_key/ansible_ssh_private_key_file (alias --key-file)")
 	fl.StringVar(&f.becomeUser, "become-user", "", "user to become (sudo -u) in plays that set no become_user (default root)")
 	fl.BoolVarP(&f.askBecomePass, "ask-become-pass", "K", false, "ask on the terminal for the sudo password, for hosts where sudo wants one")
+	fl.StringVar(&f.becomePassFile, "become-password-file", "", "read the sudo password from FILE (its trailing newline removed; - is standard input), for hosts where sudo wants one (alias --become-pass-file)")
 	fl.SetNormalizeFunc(ansibleAliases)
 }
 
@@ -292,8 +294,8 @@ func execute(cmd *cobra.Command, f *runFlags, pb *playbook.Playbook, src *conten
 		sink = report.NewHuman(out, report.UseColor(out), f.verbose)
 	}
 	var becomePass string
-	if f.askBecomePass && !f.inspecting() {
-		if becomePass, err = askBecomePassword(cmd); err != nil {
+	if !f.inspecting() {
+		if becomePass, err = f.becomePassword(cmd); err != nil {
 			return err
 		}
 	}

@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -17,6 +19,7 @@ func newStatusCmd() *cobra.Command {
 		limit, output, group string
 		acceptNew            bool
 		timeout              time.Duration
+		verbose              int
 	)
 	cmd := &cobra.Command{
 		Use:   "status -i INVENTORY",
@@ -51,11 +54,16 @@ exits 5 and an inventory that does not parse 4, before any node is asked.`,
 			}
 			pool := transport.NewPool()
 			defer pool.Close()
+			var debug func(string)
+			if verbose >= 3 {
+				debug = lineWriter(cmd.ErrOrStderr())
+			}
 			rep, err := status.Collect(cmd.Context(), in, pool, status.Options{
 				Group: group, Limit: limit,
 				Configure: func(c *transport.Config) {
 					c.AcceptNewHostKeys = acceptNew
 					c.ConnectTimeout = timeout
+					c.Debug = debug
 				},
 			})
 			if err != nil {
@@ -84,7 +92,19 @@ exits 5 and an inventory that does not parse 4, before any node is asked.`,
 	f.StringVar(&output, "output", "human", "human or json")
 	f.BoolVar(&acceptNew, "accept-new-host-keys", false, "trust and record unknown host keys (never a changed one)")
 	f.DurationVar(&timeout, "connect-timeout", 5*time.Second, "SSH connect timeout")
+	f.CountVarP(&verbose, "verbose", "v", "-vvv: how each node is connected to (address, user, ssh_config, keys offered, jump hosts, known_hosts), on stderr")
 	return cmd
+}
+
+// lineWriter returns a func writing each line it is given to w, one
+// line at a time: the nodes are dialed in parallel.
+func lineWriter(w io.Writer) func(string) {
+	var mu sync.Mutex
+	return func(line string) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintln(w, line)
+	}
 }
 
 // statusExit maps a status report's level to the command's exit code:

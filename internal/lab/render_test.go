@@ -1,17 +1,20 @@
 package lab
 
 import (
+	"context"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
-	"github.com/kevinburke/ssh_config"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/pgplay/pgplay/internal/inventory"
+	"github.com/pgplay/pgplay/internal/sshconfig"
 )
 
 func defaultPlan(t *testing.T) Plan {
@@ -117,31 +120,50 @@ func TestRenderInventoryWithoutBarman(t *testing.T) {
 	}
 }
 
-// The ssh_config parses as OpenSSH's and points at the lab's files.
+// The ssh_config, read by the resolver pgplay connects with
+// (internal/sshconfig, held to ssh -G by its tests), points each lab host
+// at the lab's files, and nothing outside the lab.
 func TestRenderSSHConfig(t *testing.T) {
 	p := defaultPlan(t)
 	sf := stateFiles("/srv/my lab")
-	cfg, err := ssh_config.Decode(strings.NewReader(renderSSHConfig(p, sf)))
-	if err != nil {
+	file := filepath.Join(t.TempDir(), "ssh_config")
+	if err := os.WriteFile(file, []byte(renderSSHConfig(p, sf)), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	resolve := func(host string) *sshconfig.Result {
+		t.Helper()
+		res, err := sshconfig.Resolve(context.Background(), sshconfig.Query{Host: host, Files: []string{file},
+			Local: sshconfig.LocalUser{Name: "me", Home: "/home/me", UID: "1000"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
 	for _, h := range p.Hosts {
+		res := resolve(h.Name)
+		got := map[string]string{
+			"HostName":              res.Hostname,
+			"User":                  res.User,
+			"IdentityFile":          strings.Join(res.IdentityFiles, ","),
+			"UserKnownHostsFile":    strings.Join(res.UserKnownHostsFiles, ","),
+			"StrictHostKeyChecking": res.StrictHostKeyChecking.Value,
+			"IdentitiesOnly":        fmt.Sprint(res.IdentitiesOnly),
+		}
 		for k, want := range map[string]string{
 			"HostName":              h.Addr.String(),
 			"User":                  "root",
 			"IdentityFile":          "/srv/my lab/id_ed25519",
 			"UserKnownHostsFile":    "/srv/my lab/known_hosts",
 			"StrictHostKeyChecking": "yes",
-			"IdentitiesOnly":        "yes",
+			"IdentitiesOnly":        "true",
 		} {
-			got, err := cfg.Get(h.Name, k)
-			if err != nil || strings.Trim(got, `"`) != want {
-				t.Errorf("%s %s = %q (%v), want %q", h.Name, k, got, err, want)
+			if got[k] != want {
+				t.Errorf("%s %s = %q, want %q", h.Name, k, got[k], want)
 			}
 		}
 	}
-	if got, _ := cfg.Get("elsewhere", "HostName"); got != "" {
-		t.Errorf("config matches hosts outside the lab: %q", got)
+	if res := resolve("elsewhere"); res.Hostname != "elsewhere" || len(res.Applied) != 0 {
+		t.Errorf("config matches hosts outside the lab: %q, %q", res.Hostname, res.Applied)
 	}
 }
 

@@ -237,9 +237,10 @@ func (r *Runner) connConfig(name string, vars map[string]any) (transport.Config,
 	cfg.BecomePassword = r.opt.BecomePassword
 	cfg.ConnectTimeout = r.opt.ConnectTimeout
 	if r.opt.Verbosity >= 3 {
-		// -vvv: how the connection is made, as ssh -vvv tells it.
+		// -vvv: how the connection is made, as ssh -vvv tells it (the
+		// transport formats the lines, "<name> ...").
 		cfg.Debug = func(msg string) {
-			r.emit(report.Event{Kind: report.Progress, Host: name, Msg: "<" + name + "> " + msg})
+			r.emit(report.Event{Kind: report.Progress, Host: name, Msg: msg})
 		}
 	}
 	return cfg, err

@@ -57,8 +57,10 @@ type Config struct {
 	// also set); a changed key is always refused.
 	AcceptNewHostKeys bool
 	// Debug, when set, receives a line for each step of connecting (the
-	// address, user, ssh_config blocks applied, keys offered, jump hosts,
-	// known_hosts files): pgplay -vvv.
+	// address dialed, user, ssh_config files and blocks applied, keys
+	// offered, jump hosts, known_hosts files and host key policy), each
+	// starting "<Name> ": pgplay -vvv. It may be called from several
+	// goroutines at once (one per host being dialed).
 	Debug func(msg string)
 	// ConnectTimeout bounds dial + handshake (default 10s).
 	ConnectTimeout time.Duration

@@ -70,10 +70,12 @@ func (s sshSettings) keyHostPort() string {
 	return s.hostPort()
 }
 
-// debugf reports connection details at -vvv.
+// debugf reports connection details at -vvv: the one place their lines
+// are formatted, "<NAME> what", NAME the inventory host, for every
+// command that connects (run, role, exec, status).
 func (s sshSettings) debugf(format string, args ...any) {
 	if s.debug != nil {
-		s.debug(fmt.Sprintf(format, args...))
+		s.debug("<" + s.name + "> " + fmt.Sprintf(format, args...))
 	}
 }
 

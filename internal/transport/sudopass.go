@@ -88,8 +88,8 @@ func (a *becomeAuth) probe(ctx context.Context, host, login, become string, run 
 		if msg == "" {
 			msg = fmt.Sprintf("exit %d", res.RC)
 		}
-		return false, fmt.Errorf("host %s: become user %s: sudo refused the become password given with -K (%s); "+
-			"type %s's sudo password (it is the login user's own, not %s's)", host, become, msg, login, become)
+		return false, fmt.Errorf("host %s: become user %s: sudo refused the become password (-K or --become-password-file) (%s); "+
+			"give %s's sudo password (it is the login user's own, not %s's)", host, become, msg, login, become)
 	}
 	return true, nil
 }
