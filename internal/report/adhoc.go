@@ -142,36 +142,11 @@ func commandOutput(e Event) string {
 // ("would run: touch /x"): its command did not run, so there is no
 // output to show.
 func wouldDo(e Event) []string {
-	cs, _ := e.Result["check_changes"].([]any)
 	var out []string
-	for _, c := range cs {
-		m, _ := c.(map[string]any)
-		op, _ := m["op"].(string)
-		line := "would " + op
-		if argv, ok := m["argv"].([]any); ok {
-			words := make([]string, len(argv))
-			for i, a := range argv {
-				words[i] = shellWord(fmt.Sprint(a))
-			}
-			line += ": " + strings.Join(words, " ")
-		}
-		if p, ok := m["path"].(string); ok {
-			line += " " + p
-		}
-		if d, ok := m["detail"].(string); ok {
-			line += " (" + d + ")"
-		}
-		out = append(out, line)
+	for _, c := range e.CheckChanges {
+		out = append(out, c.String())
 	}
 	return out
-}
-
-// shellWord quotes w for display when a shell would need it.
-func shellWord(w string) string {
-	if w != "" && !strings.ContainsAny(w, " \t\n'\"$\\|&;<>()*?!#~`{}[]") {
-		return w
-	}
-	return "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
 }
 
 // resultJSON is the host's result as indented JSON (one line with

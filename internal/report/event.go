@@ -5,6 +5,7 @@ package report
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 )
 
@@ -12,7 +13,11 @@ import (
 // (docs/json-events.md), given on the run_start and error events. It
 // changes when a field is removed or changes meaning, not when one is
 // added.
-const SchemaVersion = 1
+//
+// Version 2 moved a check-mode task's changes from result.check_changes
+// (the registered result, where they did not belong) to the event's own
+// check_changes field.
+const SchemaVersion = 2
 
 // Kind names an event.
 type Kind string
@@ -50,6 +55,59 @@ type Diff struct {
 	After  string `json:"after"`
 }
 
+// Change is one change a check-mode task would have made: a command it
+// would run (Op "run", Argv) or a file operation on Path. A no_log task's
+// changes are one Change with Op "censored" and nothing else: it says
+// only that something would change.
+type Change struct {
+	// Op is run, write, mkdir, chmod, chown, remove, symlink or censored.
+	Op     string   `json:"op"`
+	Path   string   `json:"path,omitempty"`
+	Argv   []string `json:"argv,omitempty"`
+	Detail string   `json:"detail,omitempty"`
+}
+
+// Censored is the Op of the one Change reported for a no_log task.
+const Censored = "censored"
+
+// String says what the change would do, e.g. "would write /etc/x (+3 -1
+// lines, 120 bytes)" or "would run: repmgr -f /etc/repmgr.conf standby
+// clone".
+func (c Change) String() string {
+	var s string
+	switch c.Op {
+	case Censored:
+		return "would change something (details hidden due to no_log: true)"
+	case "run":
+		words := make([]string, len(c.Argv))
+		for i, a := range c.Argv {
+			words[i] = shellWord(a)
+		}
+		s = "would run: " + strings.Join(words, " ")
+	case "mkdir":
+		s = "would create directory " + c.Path
+	case "symlink":
+		s = "would link " + c.Path
+	default:
+		s = "would " + c.Op + " " + c.Path
+	}
+	if c.Detail != "" {
+		if c.Op == "symlink" {
+			return s + " " + c.Detail
+		}
+		s += " (" + c.Detail + ")"
+	}
+	return s
+}
+
+// shellWord quotes w for display when a shell would need it.
+func shellWord(w string) string {
+	if w != "" && !strings.ContainsAny(w, " \t\n'\"$\\|&;<>()*?!#~`{}[]") {
+		return w
+	}
+	return "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
+}
+
 // Event is one thing that happened during a run.
 type Event struct {
 	Kind Kind      `json:"event"`
@@ -72,6 +130,9 @@ type Event struct {
 	// no_log tasks).
 	Result map[string]any `json:"result,omitempty"`
 	Diffs  []Diff         `json:"diffs,omitempty"`
+	// CheckChanges are the changes a check-mode task would have made and
+	// did not (host_result events only).
+	CheckChanges []Change `json:"check_changes,omitempty"`
 	// Check says the run is in check mode (so changes were not made).
 	Check bool `json:"check,omitempty"`
 

@@ -139,6 +139,12 @@ func (h *Human) hostResult(e Event) {
 			detail = append(detail, k+":\n"+indent(strings.TrimRight(s, "\n"), "    "))
 		}
 	}
+	if h.verbosity > 0 {
+		// What a check-mode task would have done instead.
+		for _, ch := range e.CheckChanges {
+			detail = append(detail, ch.String())
+		}
+	}
 	if e.Ignored {
 		detail = append(detail, "...ignoring")
 	}
@@ -153,6 +159,22 @@ func (h *Human) hostResult(e Event) {
 	for _, d := range e.Diffs {
 		h.diff(d)
 	}
+}
+
+// DiffStat counts the lines a unified diff of before and after adds and
+// removes (a changed line counts in both).
+func DiffStat(before, after string) (add, del int) {
+	u := udiff.Unified("a", "b", before, after)
+	for i, l := range strings.Split(u, "\n") {
+		switch {
+		case i < 2: // the --- and +++ header lines
+		case strings.HasPrefix(l, "+"):
+			add++
+		case strings.HasPrefix(l, "-"):
+			del++
+		}
+	}
+	return add, del
 }
 
 func (h *Human) diff(d Diff) {

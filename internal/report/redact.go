@@ -102,6 +102,16 @@ func (r *Redactor) Event(e Event) Event {
 	if e.Result != nil {
 		e.Result, _ = r.Value(e.Result).(map[string]any)
 	}
+	if len(e.CheckChanges) > 0 {
+		cs := make([]Change, len(e.CheckChanges))
+		for i, c := range e.CheckChanges {
+			cs[i] = Change{Op: c.Op, Path: r.String(c.Path), Detail: r.String(c.Detail)}
+			if c.Argv != nil {
+				cs[i].Argv, _ = r.Value(c.Argv).([]string)
+			}
+		}
+		e.CheckChanges = cs
+	}
 	if len(e.Diffs) > 0 {
 		ds := make([]Diff, len(e.Diffs))
 		for i, d := range e.Diffs {

@@ -123,6 +123,9 @@ func TestFetchCheckModeTaskWritesNothing(t *testing.T) {
     - name: fetch in check mode
       fetch: {src: "{{ .d }}/host/key.pub", dest: "{{ .d }}/fetched/", flat: true}
       check_mode: true
+    - name: the variable
+      debug: {msg: "check_mode={{ .check_mode }}"}
+      check_mode: true
 `,
 	})
 	disk := t.TempDir()
@@ -150,6 +153,10 @@ func TestFetchCheckModeTaskWritesNothing(t *testing.T) {
 	if r.Status != report.Changed || !strings.HasPrefix(r.Msg, "would write ") {
 		t.Errorf("fetch result %v %q, want changed, would write", r.Status, r.Msg)
 	}
+	// As Ansible's ansible_check_mode, the variable is the run's --check.
+	if got := hostResult(t, ev, "the variable", "h1").Msg; got != "check_mode=false" {
+		t.Errorf("check_mode variable in a check_mode: true task of a normal run: %s", got)
+	}
 }
 
 // hostResult returns the one host result event of task on host.
@@ -168,13 +175,14 @@ func hostResult(t *testing.T, ev *events, task, host string) report.Event {
 }
 
 // The changes a check-mode Target recorded are on the host's result event
-// (check_changes), not in the registered result, and not for no_log tasks.
+// (CheckChanges), not in the registered result; a no_log task's say only
+// that something would change.
 func TestCheckChangesOnResultEvent(t *testing.T) {
 	src := writeFiles(t, map[string]string{
 		"site.yaml": `- hosts: h1
   tasks:
     - name: write
-      copy: {content: "x\n", dest: "{{ .d }}/app.conf", mode: "0640"}
+      copy: {content: "a\nb\nc\n", dest: "{{ .d }}/app.conf", mode: "0640"}
       register: w
     - name: cmd
       command: touch {{ .d }}/flag
@@ -189,6 +197,9 @@ func TestCheckChangesOnResultEvent(t *testing.T) {
 `,
 	})
 	disk := t.TempDir()
+	if err := os.WriteFile(filepath.Join(disk, "app.conf"), []byte("a\nx\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
 	popt := loadOptions(src)
 	pb, err := playbook.Load("site.yaml", popt)
 	if err != nil {
@@ -199,24 +210,28 @@ func TestCheckChangesOnResultEvent(t *testing.T) {
 	if o.Failed {
 		t.Fatalf("check run failed: %v", ev.failures())
 	}
-	changes := func(task string) any { return hostResult(t, ev, task, "h1").Result["check_changes"] }
-	want := []any{
-		map[string]any{"op": "write", "path": disk + "/app.conf", "detail": "2 bytes, mode 0640"},
-	}
+	changes := func(task string) []report.Change { return hostResult(t, ev, task, "h1").CheckChanges }
+	want := []report.Change{{Op: "write", Path: disk + "/app.conf", Detail: "+2 -1 lines, 6 bytes, mode 0640"}}
 	if got := changes("write"); !reflect.DeepEqual(got, want) {
-		t.Errorf("write: check_changes %#v\nwant %#v", got, want)
+		t.Errorf("write: check changes %#v\nwant %#v", got, want)
 	}
-	want = []any{map[string]any{"op": "run", "argv": []any{"touch", disk + "/flag"}}}
+	want = []report.Change{{Op: "run", Argv: []string{"touch", disk + "/flag"}}}
 	if got := changes("cmd"); !reflect.DeepEqual(got, want) {
-		t.Errorf("cmd: check_changes %#v\nwant %#v", got, want)
+		t.Errorf("cmd: check changes %#v\nwant %#v", got, want)
 	}
-	if got := changes("secret"); got != nil {
-		t.Errorf("no_log task: check_changes %#v", got)
+	want = []report.Change{{Op: report.Censored}}
+	if got := changes("secret"); !reflect.DeepEqual(got, want) {
+		t.Errorf("no_log task: check changes %#v, want only that something would change", got)
 	}
 	if got := changes("real"); got != nil {
-		t.Errorf("check_mode: false task: check_changes %#v", got)
+		t.Errorf("check_mode: false task: check changes %#v", got)
 	}
 	if got := hostResult(t, ev, "registered", "h1").Msg; got != "not registered" {
 		t.Errorf("registered result: %s", got)
+	}
+	for _, e := range ev.all {
+		if _, ok := e.Result["check_changes"]; ok {
+			t.Errorf("task %q: check_changes in the result", e.Task)
+		}
 	}
 }

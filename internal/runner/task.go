@@ -676,10 +676,8 @@ func (pr *playRun) emitResult(ev report.Event, res *modules.Result, noLog bool, 
 		ev.Msg = ""
 	}
 	ev.Result = resultMap(res)
-	if len(res.Changes) > 0 {
-		// What a check-mode Target did not do; reported, not registered.
-		ev.Result["check_changes"] = changesValue(res.Changes)
-	}
+	// What a check-mode Target did not do; reported, not registered.
+	ev.CheckChanges = checkChanges(res, noLog)
 	if pr.r.opt.Diff && !noLog {
 		for _, d := range res.Diffs {
 			ev.Diffs = append(ev.Diffs, report.Diff(d))
@@ -820,28 +818,45 @@ func (c *changeLog) take() []transport.Change {
 	return l
 }
 
-// changesValue is the reported form of recorded changes: one map per
-// change (op, path, argv, detail; empty ones left out).
-func changesValue(cs []transport.Change) []any {
-	out := make([]any, 0, len(cs))
-	for _, c := range cs {
-		m := map[string]any{"op": c.Op}
-		if c.Path != "" {
-			m["path"] = c.Path
-		}
-		if len(c.Argv) > 0 {
-			argv := make([]any, len(c.Argv))
-			for i, a := range c.Argv {
-				argv[i] = a
+// checkChanges is the reported form of the changes a check-mode Target
+// recorded: a write says how many lines it would add and remove when the
+// module's diff of that file tells. For a no_log task it says only that
+// something would change: paths, commands and sizes may give secrets
+// away.
+func checkChanges(res *modules.Result, noLog bool) []report.Change {
+	if len(res.Changes) == 0 {
+		return nil
+	}
+	if noLog {
+		return []report.Change{{Op: report.Censored}}
+	}
+	out := make([]report.Change, 0, len(res.Changes))
+	for _, c := range res.Changes {
+		rc := report.Change{Op: c.Op, Path: c.Path, Argv: c.Argv, Detail: c.Detail}
+		if c.Op == "write" {
+			if lines := linesChanged(res.Diffs, c.Path); lines != "" {
+				rc.Detail = strings.TrimSuffix(lines+", "+rc.Detail, ", ")
 			}
-			m["argv"] = argv
 		}
-		if c.Detail != "" {
-			m["detail"] = c.Detail
-		}
-		out = append(out, m)
+		out = append(out, rc)
 	}
 	return out
+}
+
+// linesChanged says how many lines the diff of path adds and removes
+// ("+3 -1 lines"), "" when no diff of path is among ds.
+func linesChanged(ds []modules.Diff, path string) string {
+	for _, d := range ds {
+		if d.Path != path {
+			continue
+		}
+		add, del := report.DiffStat(d.Before, d.After)
+		if add == 0 && del == 0 {
+			return ""
+		}
+		return fmt.Sprintf("+%d -%d lines", add, del)
+	}
+	return ""
 }
 
 // fileCache holds the files a task looked up, so that its hosts read each
