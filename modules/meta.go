@@ -3,6 +3,8 @@ package modules
 import (
 	"context"
 	"fmt"
+	"reflect"
+	"strings"
 
 	"github.com/pgplay/pgplay/internal/transport"
 )
@@ -23,9 +25,16 @@ func init() {
 	})
 }
 
+// MetaActions are the actions of `meta:`: Meta's choices, the one list
+// that the runner checks tasks against before any host is contacted,
+// that `pgplay doc meta` shows, and that the runner implements.
+var MetaActions = func() []string {
+	f, _ := reflect.TypeOf(Meta{}).FieldByName("Action")
+	return strings.Split(f.Tag.Get("choices"), "|")
+}()
+
 // Meta is handled by the runner before any module runs; this type exists
-// for its documentation and argument checks. Its choices are
-// playbook.MetaActions (the runner's tests check that they agree).
+// for its documentation and argument checks.
 type Meta struct {
 	Action string `arg:"_raw,required" choices:"flush_handlers|end_play|noop" doc:"flush_handlers: run notified handlers now; end_play: end the play for all its hosts, not as a failure (later plays run; with when:, if it holds on any host); noop: nothing"`
 }

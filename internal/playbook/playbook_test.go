@@ -526,8 +526,6 @@ func TestErrors(t *testing.T) {
 			"site.yaml:3:7", "handler has no name", "add `name:`"},
 		{"unknown handler", map[string]string{"site.yaml": play("    - command: ls\n      notify: restart pg\n") + "  handlers:\n    - name: restart postgres\n      command: x\n"},
 			"site.yaml:4:7", `no handler named "restart pg"`, "handlers here: restart postgres"},
-		{"meta other", map[string]string{"site.yaml": play("    - meta: end_host\n")},
-			"site.yaml:3:13", "unsupported meta action", "flush_handlers, end_play, noop"},
 		{"bad serial", map[string]string{"site.yaml": "- hosts: all\n  serial: [2, 150%]\n"},
 			"site.yaml:2:15", `serial must be a batch size, not "150%"`, "percentage"},
 		{"vars not mapping", map[string]string{"site.yaml": "- hosts: all\n  vars: [a, b]\n"},
@@ -610,23 +608,5 @@ func TestSuggest(t *testing.T) {
 	}
 	if got := Suggest("zzzzzz", testModules); len(got) != 0 {
 		t.Errorf("Suggest = %q", got)
-	}
-}
-
-// The loader accepts every meta action the runner implements.
-func TestMetaActionsLoad(t *testing.T) {
-	for _, a := range MetaActions {
-		dir := t.TempDir()
-		if err := os.WriteFile(filepath.Join(dir, "site.yaml"), []byte("- hosts: all\n  tasks:\n    - meta: "+a+"\n"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		pb, err := Load(filepath.Join(dir, "site.yaml"), Options{})
-		if err != nil {
-			t.Errorf("meta: %s: %v", a, err)
-			continue
-		}
-		if m := pb.Plays[0].Tasks[0]; m.Module != "meta" || m.Args["_raw"] != a {
-			t.Errorf("meta: %s loaded as %+v", a, m)
-		}
 	}
 }

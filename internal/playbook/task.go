@@ -2,7 +2,6 @@ package playbook
 
 import (
 	"regexp"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -23,12 +22,6 @@ type taskCtx struct {
 }
 
 // taskKeywords are the keys of a task that are not its module.
-// MetaActions are the actions of `meta:`, the one list the loader checks
-// and the runner implements: flush_handlers runs the notified handlers
-// now, end_play ends the play for every host of it (not a failure; later
-// plays run), noop does nothing.
-var MetaActions = []string{"flush_handlers", "end_play", "noop"}
-
 var taskKeywords = []string{
 	"name", "when", "loop", "with_items", "loop_control", "loop_var", "register",
 	"notify", "listen", "tags", "become", "become_user", "changed_when",
@@ -475,11 +468,6 @@ func (p *parser) parseTask(tc *taskCtx, n *yaml.Node) (*Task, error) {
 	t.KeyPos[t.Module] = PosOf(file, m.K)
 	if err := p.moduleArgs(file, t, m, args); err != nil {
 		return nil, err
-	}
-	if t.Module == "meta" {
-		if raw, _ := t.Args["_raw"].(string); !slices.Contains(MetaActions, raw) || len(t.Args) != 1 {
-			return nil, errAt(file, m.V, "meta takes one of: "+strings.Join(MetaActions, ", ")+" (e.g. `meta: flush_handlers`)", "unsupported meta action")
-		}
 	}
 	return t, nil
 }

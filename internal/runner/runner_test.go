@@ -595,13 +595,29 @@ func TestMetaEndPlayAndNoop(t *testing.T) {
 	}
 }
 
-// The meta module's documented choices are the actions the loader accepts
-// and the runner implements.
-func TestMetaChoicesAreMetaActions(t *testing.T) {
-	spec, _ := modules.Lookup("meta")
-	for _, a := range modules.Describe(spec) {
-		if a.Name == "_raw" && !reflect.DeepEqual(a.Choices, playbook.MetaActions) {
-			t.Errorf("meta documents %q, the loader accepts %q", a.Choices, playbook.MetaActions)
+// Prepare accepts every meta action (modules.MetaActions, the choices
+// `pgplay doc meta` shows) and refuses any other, a template included
+// (meta's action is never rendered), at the action's position.
+func TestMetaActionsChecked(t *testing.T) {
+	for _, a := range modules.MetaActions {
+		dir := writeFiles(t, map[string]string{"site.yaml": "- hosts: all\n  tasks:\n    - meta: " + a + "\n"})
+		pb, err := playbook.Load("site.yaml", loadOptions(dir))
+		if err != nil {
+			t.Fatalf("meta: %s: %v", a, err)
+		}
+		if err := New(Options{Inventory: localInventory(t, "", "h1")}).Prepare(pb); err != nil {
+			t.Errorf("meta: %s: %v", a, err)
+		}
+	}
+	for _, a := range []string{"end_host", `"{{ .x }}"`} {
+		dir := writeFiles(t, map[string]string{"site.yaml": "- hosts: all\n  vars: {x: noop}\n  tasks:\n    - meta: " + a + "\n"})
+		pb, err := playbook.Load("site.yaml", loadOptions(dir))
+		if err != nil {
+			t.Fatalf("meta: %s: %v", a, err)
+		}
+		err = New(Options{Inventory: localInventory(t, "", "h1")}).Prepare(pb)
+		if err == nil || !strings.Contains(err.Error(), "site.yaml:4:13") || !strings.Contains(err.Error(), "is not one of: flush_handlers, end_play, noop") {
+			t.Errorf("meta: %s: Prepare says %v, want site.yaml:4:13 ... is not one of: flush_handlers, end_play, noop", a, err)
 		}
 	}
 }

@@ -180,7 +180,7 @@ func (pr *playRun) runTask(ctx context.Context, t *playbook.Task, hosts []*hostS
 	return failed
 }
 
-// meta handles `meta:` tasks (playbook.MetaActions), which act on the
+// meta handles `meta:` tasks (modules.MetaActions), which act on the
 // play rather than on hosts.
 func (pr *playRun) meta(ctx context.Context, t *playbook.Task, hosts []*hostState, in inherit) map[*hostState]bool {
 	what, _ := t.Args["_raw"].(string)
@@ -191,8 +191,8 @@ func (pr *playRun) meta(ctx context.Context, t *playbook.Task, hosts []*hostStat
 	case "end_play":
 		return pr.endPlay(t, hosts, in)
 	default:
-		// The loader refuses any other action.
-		pr.r.emit(report.Event{Kind: report.Warning, Msg: fmt.Sprintf("%s: meta %q is not supported (%s are)", t.Pos, what, strings.Join(playbook.MetaActions, ", "))})
+		// Prepare refuses any other action (checkArgs).
+		pr.r.emit(report.Event{Kind: report.Warning, Msg: fmt.Sprintf("%s: meta %q is not supported (%s are)", t.Pos, what, strings.Join(modules.MetaActions, ", "))})
 	}
 	return nil
 }

@@ -362,15 +362,13 @@ func (r *Runner) checkTasks(p *playbook.Play) error {
 }
 
 func checkArgs(t *playbook.Task) error {
-	if t.Module == "meta" {
-		return nil
-	}
 	spec, ok := modules.Lookup(t.Module)
 	if !ok {
 		return &playbook.Error{Pos: t.Pos, Msg: fmt.Sprintf("unknown module %q", t.Module), Hint: "`pgplay doc` lists the modules"}
 	}
-	if hasTemplate(map[string]any(t.Args)) {
-		// Values are checked when rendered; names are static, so check them.
+	if hasTemplate(map[string]any(t.Args)) && t.Module != "meta" {
+		// Values are checked when rendered; names are static, so check
+		// them. (meta's action is never rendered: it is checked as written.)
 		args := map[string]any{}
 		for k, v := range t.Args {
 			if hasTemplate(v) {
