@@ -50,6 +50,9 @@ func (d *Debug) Validate() error {
 	return nil
 }
 
+// ShowsMsg says debug's message is its output.
+func (d *Debug) ShowsMsg() {}
+
 // Run reports the message.
 func (d *Debug) Run(ctx context.Context, t transport.Target, env *Env) (*Result, error) {
 	if d.Var != "" {

@@ -39,6 +39,9 @@ type Meta struct {
 	Action string `arg:"_raw,required" choices:"flush_handlers|end_play|noop" doc:"flush_handlers: run notified handlers now; end_play: end the play for all its hosts, not as a failure (later plays run; with when:, if it holds on any host); noop: nothing"`
 }
 
+// PlayAction says the runner carries meta out itself.
+func (m *Meta) PlayAction() {}
+
 // Run is never called by the runner; it returns an error saying so.
 func (m *Meta) Run(ctx context.Context, t transport.Target, env *Env) (*Result, error) {
 	return nil, fmt.Errorf("meta: %q is handled by the runner, not run as a module (a runner bug)", m.Action)

@@ -305,3 +305,33 @@ func TestWaitForPathAndCancel(t *testing.T) {
 		t.Errorf("cancelled wait: %v after %v", err, time.Since(start))
 	}
 }
+
+// The runner asks modules for what it must know beyond Run through
+// optional interfaces; these modules have them, a plain one none.
+func TestAbilities(t *testing.T) {
+	if _, ok := Ability[PlayAction]("meta"); !ok {
+		t.Error("meta is not a PlayAction")
+	}
+	if vs, ok := Ability[VarSetter]("set_fact"); !ok {
+		t.Error("set_fact is not a VarSetter")
+	} else if got := vs.SetVarNames(map[string]any{"a": 1, "cacheable": true}); len(got) != 1 || got[0] != "a" {
+		t.Errorf("set_fact sets %q, want [a] (cacheable is an option)", got)
+	}
+	if fg, ok := Ability[FactGatherer]("setup"); !ok {
+		t.Error("setup is not a FactGatherer")
+	} else if f := fg.HostFacts(&Result{Data: map[string]any{"facts": map[string]any{"hostname": "h"}}}); f["hostname"] != "h" {
+		t.Errorf("setup's host facts %v", f)
+	}
+	if _, ok := Ability[MsgShower]("debug"); !ok {
+		t.Error("debug is not a MsgShower")
+	}
+	if tu, ok := Ability[TemplateUser]("template"); !ok || tu.TemplateArg() != "src" {
+		t.Error("template is not a TemplateUser of src")
+	}
+	if _, ok := Ability[PlayAction]("command"); ok {
+		t.Error("command is a PlayAction")
+	}
+	if _, ok := Ability[MsgShower]("nosuch"); ok {
+		t.Error("an unknown module has an ability")
+	}
+}

@@ -129,3 +129,56 @@ func Names() []string {
 	sort.Strings(out)
 	return out
 }
+
+// Optional abilities: what the runner must know of a module beyond Run.
+// A module has one by implementing the interface; the runner asks with
+// Ability, never by the module's name.
+
+// PlayAction is a module the runner carries out itself, acting on the
+// play rather than on a host (meta: flush_handlers, end_play): its Run is
+// never called.
+type PlayAction interface {
+	PlayAction()
+}
+
+// VarSetter is a module that sets host variables named by its arguments
+// (set_fact): Prepare counts those names as defined for the tasks that
+// follow.
+type VarSetter interface {
+	// SetVarNames returns the names of the variables a task with these
+	// (unrendered) arguments sets.
+	SetVarNames(args map[string]any) []string
+}
+
+// FactGatherer is a module whose result carries the host's facts
+// (setup): the runner makes them the host's .facts.
+type FactGatherer interface {
+	// HostFacts returns the facts in res; nil if it has none.
+	HostFacts(res *Result) map[string]any
+}
+
+// MsgShower is a module whose message is its output (debug): human
+// output shows it at every verbosity, as other modules' only with -v.
+type MsgShower interface {
+	ShowsMsg()
+}
+
+// TemplateUser is a module that renders a template file named by one of
+// its arguments (template): Prepare finds and parses that file, and
+// checks the variables it reads, when the argument holds no template.
+type TemplateUser interface {
+	// TemplateArg names the argument holding the template file's name.
+	TemplateArg() string
+}
+
+// Ability returns the module registered as name as the optional ability
+// A (one of the interfaces above), and whether it has it.
+func Ability[A any](name string) (A, bool) {
+	var zero A
+	s, ok := Lookup(name)
+	if !ok {
+		return zero, false
+	}
+	a, ok := s.New().(A)
+	return a, ok
+}

@@ -42,6 +42,18 @@ func (s *SetFact) Validate() error {
 	return nil
 }
 
+// SetVarNames returns the names of the variables set: every argument but
+// cacheable.
+func (s *SetFact) SetVarNames(args map[string]any) []string {
+	names := make([]string, 0, len(args))
+	for k := range args {
+		if k != "cacheable" {
+			names = append(names, k)
+		}
+	}
+	return names
+}
+
 // Run returns the facts.
 func (s *SetFact) Run(ctx context.Context, t transport.Target, env *Env) (*Result, error) {
 	facts := make(map[string]any, len(s.Facts))

@@ -49,6 +49,12 @@ ip -o route show default 2>/dev/null | awk '{for(i=1;i<NF;i++){if($i=="dev")d=$(
 ls /usr/lib/postgresql 2>/dev/null | sed 's/^/pg=/'
 true`
 
+// HostFacts returns the facts gathered (the registered result's facts).
+func (s *Setup) HostFacts(res *Result) map[string]any {
+	f, _ := res.Data["facts"].(map[string]any)
+	return f
+}
+
 // Run gathers the facts.
 func (s *Setup) Run(ctx context.Context, t transport.Target, env *Env) (*Result, error) {
 	res, err := t.Query(ctx, transport.Cmd{Argv: []string{"/bin/sh", "-c", factScript}})

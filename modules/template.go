@@ -46,6 +46,9 @@ type Template struct {
 	FileAttrs
 }
 
+// TemplateArg names the argument holding the template file's name.
+func (m *Template) TemplateArg() string { return "src" }
+
 // Run renders and writes the template.
 func (m *Template) Run(ctx context.Context, t transport.Target, env *Env) (*Result, error) {
 	if env.Find == nil || env.Render == nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/pgplay/pgplay/internal/playbook"
 	"github.com/pgplay/pgplay/internal/tmpl"
+	"github.com/pgplay/pgplay/modules"
 )
 
 // magicVars are defined by the runner for every task.
@@ -43,8 +44,8 @@ func (r *Runner) knownNames(pb *playbook.Playbook) map[string]bool {
 			if t.LoopVar != "" {
 				k[t.LoopVar] = true
 			}
-			if t.Module == "set_fact" {
-				for n := range t.Args {
+			if vs, ok := modules.Ability[modules.VarSetter](t.Module); ok {
+				for _, n := range vs.SetVarNames(t.Args) {
 					k[n] = true
 				}
 			}
@@ -168,8 +169,8 @@ func (r *Runner) checkTemplates(pb *playbook.Playbook) error {
 					return report(pos, fmt.Sprintf("task %q %s", taskName(t), k.key), u)
 				}
 			}
-			if t.Module == "template" {
-				if err := r.checkTemplateFile(t, role, known, unknown, report); err != nil {
+			if tu, ok := modules.Ability[modules.TemplateUser](t.Module); ok {
+				if err := r.checkTemplateFile(t, tu.TemplateArg(), role, known, unknown, report); err != nil {
 					return err
 				}
 			}
@@ -196,15 +197,16 @@ func (r *Runner) checkTemplates(pb *playbook.Playbook) error {
 	return nil
 }
 
-// checkTemplateFile parses a template task's static src file.
-func (r *Runner) checkTemplateFile(t *playbook.Task, role *playbook.RoleRef, known map[string]bool,
+// checkTemplateFile parses the template file a task names in its argument
+// arg, when that is static.
+func (r *Runner) checkTemplateFile(t *playbook.Task, arg string, role *playbook.RoleRef, known map[string]bool,
 	unknown func([]string) []string, report func(playbook.Pos, string, []string) error) error {
-	src, ok := t.Args["src"].(string)
+	src, ok := t.Args[arg].(string)
 	if !ok || strings.Contains(src, "{{") {
 		return nil
 	}
 	pos := t.Pos
-	if p, ok := t.ArgPos["src"]; ok {
+	if p, ok := t.ArgPos[arg]; ok {
 		pos = p
 	}
 	find := (&playRun{r: r}).finder(&taskCtx{t: t, in: inherit{role: role}})

@@ -79,7 +79,7 @@ func (pr *playRun) runTask(ctx context.Context, t *playbook.Task, hosts []*hostS
 	if !in.handler && !r.reachedStart(t, in) {
 		return nil
 	}
-	if t.Module == "meta" {
+	if _, ok := modules.Ability[modules.PlayAction](t.Module); ok {
 		return pr.meta(ctx, t, hosts, in)
 	}
 	tc := &taskCtx{t: t, in: in}
@@ -592,8 +592,8 @@ func (pr *playRun) finish(h *hostState, ev report.Event, tc *taskCtx, res *modul
 		changed = append(changed, t.Register)
 	}
 	newFacts := false
-	if !res.Failed && t.Module == "setup" {
-		if f, ok := res.Data["facts"].(map[string]any); ok {
+	if fg, ok := modules.Ability[modules.FactGatherer](t.Module); ok && !res.Failed {
+		if f := fg.HostFacts(res); f != nil {
 			h.setFacts(f)
 			newFacts = true
 		}
@@ -671,7 +671,7 @@ func (pr *playRun) emitResult(ev report.Event, res *modules.Result, noLog bool, 
 		ev.Status = report.OK
 	}
 	ev.Msg = res.Msg
-	ev.ShowMsg = t.Module == "debug"
+	_, ev.ShowMsg = modules.Ability[modules.MsgShower](t.Module)
 	if ev.Status == report.Skipped {
 		ev.Msg = ""
 	}

@@ -366,9 +366,11 @@ func checkArgs(t *playbook.Task) error {
 	if !ok {
 		return &playbook.Error{Pos: t.Pos, Msg: fmt.Sprintf("unknown module %q", t.Module), Hint: "`pgplay doc` lists the modules"}
 	}
-	if hasTemplate(map[string]any(t.Args)) && t.Module != "meta" {
+	_, playAction := modules.Ability[modules.PlayAction](t.Module)
+	if hasTemplate(map[string]any(t.Args)) && !playAction {
 		// Values are checked when rendered; names are static, so check
-		// them. (meta's action is never rendered: it is checked as written.)
+		// them. (A play action's arguments are never rendered: they are
+		// checked as written.)
 		args := map[string]any{}
 		for k, v := range t.Args {
 			if hasTemplate(v) {
