@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/pgplay/pgplay/internal/runner"
 	"github.com/pgplay/pgplay/internal/tmpl"
 	"github.com/pgplay/pgplay/internal/vault"
+	"github.com/pgplay/pgplay/internal/yamlsrc"
 	"github.com/pgplay/pgplay/modules"
 )
 
@@ -202,14 +202,7 @@ func unknownModuleHint(name string) string {
 // didYouMeanModule is "did you mean "x"? " for the closest module names,
 // or "".
 func didYouMeanModule(name string) string {
-	s := playbook.Suggest(name, modules.Names())
-	if len(s) == 0 {
-		return ""
-	}
-	for i := range s {
-		s[i] = strconv.Quote(s[i])
-	}
-	return "did you mean " + strings.Join(s, " or ") + "? "
+	return yamlsrc.DidYouMean(name, modules.Names())
 }
 
 func knownModule(name string) bool {
@@ -350,14 +343,14 @@ func parseExtraVars(list []string, decrypt func(string, []byte) ([]byte, error))
 				}
 			}
 			// As a vars file: positioned errors, the same scalar rules.
-			root, err := playbook.ParseYAML(path, b)
+			root, err := yamlsrc.ParseYAML(path, b)
 			if err != nil {
 				return nil, err
 			}
 			if root == nil {
 				return nil, fmt.Errorf("-e %s: the file is empty\n  hint: extra vars files hold one YAML or JSON mapping", e)
 			}
-			m, err := playbook.DecodeVars(path, root, "an extra vars file")
+			m, err := yamlsrc.DecodeVars(path, root, "an extra vars file")
 			if err != nil {
 				return nil, err
 			}
