@@ -135,7 +135,7 @@ func newRunCmd() *cobra.Command {
 			if err != nil {
 				return withCode(exitOptions, fmt.Errorf("playbook %s not found on disk or in the binary\n  hint: check the path; `pgplay init DIR` writes out the built-in playbooks", args[0]))
 			}
-			opt := playbook.Options{Source: src, KnownModule: knownModule, ModuleNames: modules.Names(), ModuleHint: modules.AnsibleHint, Decrypt: f.vaultFiles().Decrypt, CheckTemplate: tmpl.New().Check}
+			opt := loaderOptions(src, f.vaultFiles().Decrypt)
 			if found.Dir != "" {
 				opt.Source = src.With(found.Dir)
 				f.playbookDir = found.Dir
@@ -172,7 +172,7 @@ func newRoleCmd() *cobra.Command {
 				return withCode(exitOptions, fmt.Errorf("%w\n  hint: %s", err, vault.KeyHint))
 			}
 			src := defaultSource()
-			opt := playbook.Options{Source: src, KnownModule: knownModule, ModuleNames: modules.Names(), ModuleHint: modules.AnsibleHint, CheckTemplate: tmpl.New().Check}
+			opt := loaderOptions(src, f.vaultFiles().Decrypt)
 			rr, err := playbook.RoleRefFor(args[0], nil, opt)
 			if err != nil {
 				return withCode(exitParse, err)
@@ -211,6 +211,16 @@ func knownModule(name string) bool {
 	}
 	_, ok := modules.Lookup(name)
 	return ok
+}
+
+// loaderOptions are the playbook loader's options of every command that
+// loads playbooks or roles (run, role, the shell completion of --tags):
+// content from src, the modules (names, did-you-mean, Ansible hints), the
+// template check, and decrypt for vault files (vars_files, role vars and
+// defaults).
+func loaderOptions(src *content.Source, decrypt func(file string, data []byte) ([]byte, error)) playbook.Options {
+	return playbook.Options{Source: src, KnownModule: knownModule, ModuleNames: modules.Names(),
+		ModuleHint: modules.AnsibleHint, Decrypt: decrypt, CheckTemplate: tmpl.New().Check}
 }
 
 // defaultSource finds content in the working directory, then in the binary.

@@ -32,7 +32,8 @@ type Options struct {
 	// name (an Ansible module pgplay spells differently); "" when it has
 	// nothing to say, and the did-you-mean hint is given.
 	ModuleHint func(name string) string
-	// Decrypt, if set, is given every vars file before it is parsed, so
+	// Decrypt, if set, is given every vars file (a play's vars_files, a
+	// role's vars/ and defaults/ main file) before it is parsed, so
 	// that encrypted files (pgplay vault) can be read; it returns the
 	// plain text (data unchanged when the file is not encrypted).
 	Decrypt func(file string, data []byte) ([]byte, error)
@@ -445,13 +446,8 @@ func (p *parser) varsFiles(pc *pbctx, play *Play, n *yaml.Node) error {
 		if err != nil {
 			return yamlsrc.ErrAt(file, at, "vars_files are relative to the playbook's directory", "vars file %q not found: %v", name, err)
 		}
-		if p.opt.Decrypt != nil {
-			data, err = p.opt.Decrypt(pl.display, data)
-			if err != nil {
-				return yamlsrc.ErrAt(file, at, "check the vault key (see `pgplay vault --help`)", "cannot decrypt vars file %s: %v", pl.display, err)
-			}
-		} else if strings.HasPrefix(strings.TrimSpace(string(data)), "-----BEGIN AGE ENCRYPTED FILE-----") {
-			return yamlsrc.ErrAt(file, at, "give the vault key to decrypt it (see `pgplay vault --help`)", "vars file %s is encrypted", pl.display)
+		if data, err = p.decrypt(file, at, "vars file", pl.display, data); err != nil {
+			return err
 		}
 		root, err := yamlsrc.ParseYAML(pl.display, data)
 		if err != nil {
@@ -469,6 +465,23 @@ func (p *parser) varsFiles(pc *pbctx, play *Play, n *yaml.Node) error {
 		}
 	}
 	return nil
+}
+
+// decrypt returns the plain text of a vars file (what: "vars file", "role
+// vars file"; display: its name) that may be a vault file, through
+// Options.Decrypt; errors are at node at of file.
+func (p *parser) decrypt(file string, at *yaml.Node, what, display string, data []byte) ([]byte, error) {
+	if p.opt.Decrypt != nil {
+		plain, err := p.opt.Decrypt(display, data)
+		if err != nil {
+			return nil, yamlsrc.ErrAt(file, at, "check the vault key (see `pgplay vault --help`)", "cannot decrypt %s %s: %v", what, display, err)
+		}
+		return plain, nil
+	}
+	if strings.HasPrefix(strings.TrimSpace(string(data)), "-----BEGIN AGE ENCRYPTED FILE-----") {
+		return nil, yamlsrc.ErrAt(file, at, "give the vault key to decrypt it (see `pgplay vault --help`)", "%s %s is encrypted", what, display)
+	}
+	return data, nil
 }
 
 // --- roles -------------------------------------------------------------------
@@ -719,6 +732,9 @@ func (p *parser) loadRole(name string, base place, src *content.Source) (*Role, 
 	if b, pl, ok, err := p.roleFile(roleDir, src, "defaults"); err != nil {
 		return nil, err
 	} else if ok {
+		if b, err = p.decrypt(pl.display, nil, "role defaults file", pl.display, b); err != nil {
+			return nil, err
+		}
 		root, err := yamlsrc.ParseYAML(pl.display, b)
 		if err != nil {
 			return nil, err
@@ -736,6 +752,9 @@ func (p *parser) loadRole(name string, base place, src *content.Source) (*Role, 
 	if b, pl, ok, err := p.roleFile(roleDir, src, "vars"); err != nil {
 		return nil, err
 	} else if ok {
+		if b, err = p.decrypt(pl.display, nil, "role vars file", pl.display, b); err != nil {
+			return nil, err
+		}
 		root, err := yamlsrc.ParseYAML(pl.display, b)
 		if err != nil {
 			return nil, err
