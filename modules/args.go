@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pgplay/pgplay/internal/tmpl"
+	"github.com/pgplay/pgplay/internal/yamlsrc"
 )
 
 // Argument decoding.
@@ -462,14 +462,8 @@ func expandRaw(spec Spec, raw map[string]any) (map[string]any, error) {
 func unknownArg(module, k string, valid []string) error {
 	e := &ArgError{Module: module, Arg: k,
 		Msg: fmt.Sprintf("unknown argument %q for module %q (valid: %s)", k, module, strings.Join(valid, ", "))}
-	best, bestD := "", 3
-	for _, v := range valid {
-		if d := tmpl.Distance(k, v); d < bestD {
-			best, bestD = v, d
-		}
-	}
-	if best != "" {
-		e.Hint = fmt.Sprintf("did you mean %q?", best)
+	if s := yamlsrc.DidYouMean(k, valid); s != "" {
+		e.Hint = strings.TrimSpace(s)
 	} else if len(k) > 0 && (k == "when" || k == "register" || k == "notify" || k == "loop" || k == "become" || k == "tags") {
 		e.Hint = fmt.Sprintf("%q is a task keyword: indent it at the level of the module name, not under it", k)
 	}

@@ -8,7 +8,7 @@ import (
 
 	"github.com/pgplay/pgplay/internal/inventory"
 	"github.com/pgplay/pgplay/internal/playbook"
-	"github.com/pgplay/pgplay/internal/tmpl"
+	"github.com/pgplay/pgplay/internal/vault"
 	"github.com/pgplay/pgplay/modules"
 )
 
@@ -95,7 +95,8 @@ func completeLimit(cmd *cobra.Command, _ []string, prefix string) ([]string, cob
 func completeTags(cmd *cobra.Command, args []string, prefix string) ([]string, cobra.ShellCompDirective) {
 	tags := map[string]bool{"all": true, "always": true, "never": true, "tagged": true, "untagged": true}
 	if cmd.Name() == "run" && len(args) == 1 {
-		opt := playbook.Options{Source: defaultSource(), KnownModule: knownModule, CheckTemplate: tmpl.New().Check}
+		id, _ := cmd.Flags().GetString("vault-identity")
+		opt := loaderOptions(defaultSource(), (&vault.Files{IdentityFile: id}).Decrypt)
 		if found, err := opt.Source.Stat(args[0]); err == nil && found.Dir != "" {
 			opt.Source = opt.Source.With(found.Dir)
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/pgplay/pgplay/internal/playbook"
 	"github.com/pgplay/pgplay/internal/vault"
+	"github.com/pgplay/pgplay/internal/yamlsrc"
 	"github.com/pgplay/pgplay/modules"
 )
 
@@ -53,7 +54,7 @@ unreachable, 4 bad arguments, 5 bad options.`,
 				return withCode(exitParse, err)
 			}
 			pb := &playbook.Playbook{File: "pgplay exec", Plays: []*playbook.Play{{
-				Pos:  playbook.Pos{File: "host pattern " + quoteArg(pos[0])},
+				Pos:  yamlsrc.Pos{File: "host pattern " + quoteArg(pos[0])},
 				Name: "pgplay exec " + pos[0], Hosts: pos[0], Tasks: []*playbook.Task{task},
 			}}}
 			return execute(cmd, f, pb, defaultSource())
@@ -71,24 +72,24 @@ unreachable, 4 bad arguments, 5 bad options.`,
 // adhocTask turns -m and -a into the task exec runs. Its position, used
 // by every message about it, is the command line's -m and -a.
 func adhocTask(module, args string) (*playbook.Task, error) {
-	where := playbook.Pos{File: "-m " + module + " -a " + quoteArg(args)}
+	where := yamlsrc.Pos{File: "-m " + module + " -a " + quoteArg(args)}
 	// Ansible's builtins by their full name, as in a playbook.
 	for _, pre := range []string{"ansible.builtin.", "ansible.legacy."} {
 		module = strings.TrimPrefix(module, pre)
 	}
 	spec, ok := modules.Lookup(module)
 	if !ok {
-		return nil, &playbook.Error{Pos: where, Msg: fmt.Sprintf("unknown module %q", module), Hint: unknownModuleHint(module)}
+		return nil, &yamlsrc.Error{Pos: where, Msg: fmt.Sprintf("unknown module %q", module), Hint: unknownModuleHint(module)}
 	}
 	t := &playbook.Task{Pos: where, Name: strings.TrimSpace(module + " " + args), Module: module,
-		Args: map[string]any{}, ArgPos: map[string]playbook.Pos{}, KeyPos: map[string]playbook.Pos{module: where}}
+		Args: map[string]any{}, ArgPos: map[string]yamlsrc.Pos{}, KeyPos: map[string]yamlsrc.Pos{module: where}}
 	a := strings.TrimSpace(args)
 	switch {
 	case a == "":
 	case strings.HasPrefix(a, "{") && !strings.HasPrefix(a, "{{"):
 		var m map[string]any
 		if err := yaml.Unmarshal([]byte(a), &m); err != nil || m == nil {
-			return nil, &playbook.Error{Pos: where, Msg: fmt.Sprintf("-a is not a YAML or JSON mapping: %v", err),
+			return nil, &yamlsrc.Error{Pos: where, Msg: fmt.Sprintf("-a is not a YAML or JSON mapping: %v", err),
 				Hint: `quote the whole value for the shell: -a '{"path": "/tmp/x", "state": "touch"}', or give key=value pairs`}
 		}
 		for k, v := range m {
@@ -109,7 +110,7 @@ func adhocTask(module, args string) (*playbook.Task, error) {
 		t.ArgPos[k] = where
 	}
 	if module == "command" && t.Args["_raw"] == nil && t.Args["cmd"] == nil && t.Args["argv"] == nil {
-		return nil, &playbook.Error{Pos: where, Msg: "no command given",
+		return nil, &yamlsrc.Error{Pos: where, Msg: "no command given",
 			Hint: "give the command line with -a, e.g. pgplay exec all -i inventory.yaml -a 'uptime' (-m picks another module)"}
 	}
 	return t, nil

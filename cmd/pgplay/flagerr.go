@@ -8,8 +8,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/pgplay/pgplay/internal/playbook"
 	"github.com/pgplay/pgplay/internal/vault"
+	"github.com/pgplay/pgplay/internal/yamlsrc"
 )
 
 // ansibleFlags maps each ansible-playbook flag pgplay does not take, as
@@ -80,7 +80,7 @@ func flagError(cmd *cobra.Command, err error) error {
 				names = append(names, f.Name)
 			}
 		})
-		if s := playbook.Suggest(ne.GetSpecifiedName(), names); len(s) > 0 {
+		if s := yamlsrc.Suggest(ne.GetSpecifiedName(), names); len(s) > 0 {
 			for i := range s {
 				s[i] = "--" + s[i]
 			}

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pgplay/pgplay/internal/inventory"
+	"github.com/pgplay/pgplay/internal/yamlsrc"
 )
 
 func newInventoryCmd() *cobra.Command {
@@ -87,7 +88,7 @@ inventory file in DIR. Nothing is connected to.`,
 func loadInventory(sources []string, playbookDir string, stderr io.Writer) (*inventory.Inventory, error) {
 	inv, err := inventory.LoadSources(sources, inventory.Options{PlaybookDir: playbookDir})
 	if err != nil {
-		var pe *inventory.Error
+		var pe *yamlsrc.Error
 		if errors.As(err, &pe) {
 			return nil, withCode(exitParse, err)
 		}

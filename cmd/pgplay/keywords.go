@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/pgplay/pgplay/internal/playbook"
+	"github.com/pgplay/pgplay/internal/yamlsrc"
 )
 
 // keywordDocs says what each play and task keyword does, one line each.
@@ -68,10 +69,7 @@ func writeKeywords(w io.Writer, name string) error {
 				names = append(names, k)
 			}
 			sort.Strings(names)
-			hint := ""
-			if s := playbook.Suggest(name, names); len(s) > 0 {
-				hint = fmt.Sprintf("did you mean %q? ", s[0])
-			}
+			hint := yamlsrc.DidYouMean(name, names)
 			return withCode(exitOptions, fmt.Errorf("no keyword %q\n  hint: %s`pgplay doc -t keyword` lists them", name, hint))
 		}
 		fmt.Fprintf(w, "%s: %s\n", name, d)

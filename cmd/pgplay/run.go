@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/pgplay/pgplay/internal/runner"
 	"github.com/pgplay/pgplay/internal/tmpl"
 	"github.com/pgplay/pgplay/internal/vault"
+	"github.com/pgplay/pgplay/internal/yamlsrc"
 	"github.com/pgplay/pgplay/modules"
 )
 
@@ -137,7 +137,7 @@ func newRunCmd() *cobra.Command {
 			if err != nil {
 				return withCode(exitOptions, fmt.Errorf("playbook %s not found on disk or in the binary\n  hint: check the path; `pgplay init DIR` writes out the built-in playbooks", args[0]))
 			}
-			opt := playbook.Options{Source: src, KnownModule: knownModule, ModuleNames: modules.Names(), ModuleHint: modules.AnsibleHint, Decrypt: f.vaultFiles().Decrypt, CheckTemplate: tmpl.New().Check}
+			opt := loaderOptions(src, f.vaultFiles().Decrypt)
 			if found.Dir != "" {
 				opt.Source = src.With(found.Dir)
 				f.playbookDir = found.Dir
@@ -174,7 +174,7 @@ func newRoleCmd() *cobra.Command {
 				return withCode(exitOptions, fmt.Errorf("%w\n  hint: %s", err, vault.KeyHint))
 			}
 			src := defaultSource()
-			opt := playbook.Options{Source: src, KnownModule: knownModule, ModuleNames: modules.Names(), ModuleHint: modules.AnsibleHint, CheckTemplate: tmpl.New().Check}
+			opt := loaderOptions(src, f.vaultFiles().Decrypt)
 			rr, err := playbook.RoleRefFor(args[0], nil, opt)
 			if err != nil {
 				return withCode(exitParse, err)
@@ -204,14 +204,7 @@ func unknownModuleHint(name string) string {
 // didYouMeanModule is "did you mean "x"? " for the closest module names,
 // or "".
 func didYouMeanModule(name string) string {
-	s := playbook.Suggest(name, modules.Names())
-	if len(s) == 0 {
-		return ""
-	}
-	for i := range s {
-		s[i] = strconv.Quote(s[i])
-	}
-	return "did you mean " + strings.Join(s, " or ") + "? "
+	return yamlsrc.DidYouMean(name, modules.Names())
 }
 
 func knownModule(name string) bool {
@@ -220,6 +213,16 @@ func knownModule(name string) bool {
 	}
 	_, ok := modules.Lookup(name)
 	return ok
+}
+
+// loaderOptions are the playbook loader's options of every command that
+// loads playbooks or roles (run, role, the shell completion of --tags):
+// content from src, the modules (names, did-you-mean, Ansible hints), the
+// template check, and decrypt for vault files (vars_files, role vars and
+// defaults).
+func loaderOptions(src *content.Source, decrypt func(file string, data []byte) ([]byte, error)) playbook.Options {
+	return playbook.Options{Source: src, KnownModule: knownModule, ModuleNames: modules.Names(),
+		ModuleHint: modules.AnsibleHint, Decrypt: decrypt, CheckTemplate: tmpl.New().Check}
 }
 
 // defaultSource finds content in the working directory, then in the binary.
@@ -352,14 +355,14 @@ func parseExtraVars(list []string, decrypt func(string, []byte) ([]byte, error))
 				}
 			}
 			// As a vars file: positioned errors, the same scalar rules.
-			root, err := playbook.ParseYAML(path, b)
+			root, err := yamlsrc.ParseYAML(path, b)
 			if err != nil {
 				return nil, err
 			}
 			if root == nil {
 				return nil, fmt.Errorf("-e %s: the file is empty\n  hint: extra vars files hold one YAML or JSON mapping", e)
 			}
-			m, err := playbook.DecodeVars(path, root, "an extra vars file")
+			m, err := yamlsrc.DecodeVars(path, root, "an extra vars file")
 			if err != nil {
 				return nil, err
 			}

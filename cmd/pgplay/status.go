@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/pgplay/pgplay/internal/playbook"
 	"github.com/pgplay/pgplay/internal/status"
 	"github.com/pgplay/pgplay/internal/transport"
 )
@@ -52,6 +53,12 @@ exits 5 and an inventory that does not parse 4, before any node is asked.`,
 			if err != nil {
 				return err
 			}
+			// The cluster role's defaults (paths, version, port), as site.yaml
+			// sees them under the inventory's variables.
+			cluster, err := playbook.LoadRole("cluster", loaderOptions(defaultSource(), nil))
+			if err != nil {
+				return withCode(exitParse, fmt.Errorf("status reads the cluster role's defaults: %w", err))
+			}
 			pool := transport.NewPool()
 			defer pool.Close()
 			var debug func(string)
@@ -59,7 +66,7 @@ exits 5 and an inventory that does not parse 4, before any node is asked.`,
 				debug = lineWriter(cmd.ErrOrStderr())
 			}
 			rep, err := status.Collect(cmd.Context(), in, pool, status.Options{
-				Group: group, Limit: limit,
+				Group: group, Limit: limit, Defaults: cluster.Defaults,
 				Configure: func(c *transport.Config) {
 					c.AcceptNewHostKeys = acceptNew
 					c.ConnectTimeout = timeout

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -15,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 	"golang.org/x/term"
 
+	"github.com/pgplay/pgplay/internal/atomicfile"
 	"github.com/pgplay/pgplay/internal/vault"
 )
 
@@ -69,7 +69,7 @@ The same flag and variables work for pgplay run and pgplay role.`,
 				if err != nil {
 					return err
 				}
-				if err := writeAtomic(args[0], plain, 0o600); err != nil {
+				if err := atomicfile.WriteFile(args[0], plain, 0o600); err != nil {
 					return withCode(exitError, err)
 				}
 				fmt.Fprintf(c.ErrOrStderr(), "decrypted %s (mode 0600); `pgplay vault encrypt %s` encrypts it again\n", args[0], args[0])
@@ -216,7 +216,7 @@ func vaultEncrypt(c *cobra.Command, identity, file string) error {
 	if st, err := os.Stat(file); err == nil {
 		mode = st.Mode().Perm()
 	}
-	if err := writeAtomic(file, enc, mode); err != nil {
+	if err := atomicfile.WriteFile(file, enc, mode); err != nil {
 		return withCode(exitError, err)
 	}
 	fmt.Fprintf(c.ErrOrStderr(), "encrypted %s with %s\n", file, k.Source)
@@ -306,7 +306,7 @@ func vaultEdit(c *cobra.Command, identity, file string) error {
 	if err != nil {
 		return withCode(exitError, err)
 	}
-	if err := writeAtomic(file, enc, mode); err != nil {
+	if err := atomicfile.WriteFile(file, enc, mode); err != nil {
 		return withCode(exitError, err)
 	}
 	fmt.Fprintf(c.ErrOrStderr(), "encrypted %s\n", file)
@@ -314,31 +314,4 @@ func vaultEdit(c *cobra.Command, identity, file string) error {
 		fmt.Fprintf(c.ErrOrStderr(), "warning: %s: %v; pgplay run will refuse it until it is fixed: run `pgplay vault edit %s` again\n", file, err, file)
 	}
 	return nil
-}
-
-// writeAtomic replaces file with data: a temporary file in the same
-// directory, synced, given mode, then renamed over file.
-func writeAtomic(file string, data []byte, mode fs.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(file), "."+filepath.Base(file)+".tmp-")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // after a successful rename there is nothing left
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := io.Copy(f, bytes.NewReader(data)); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, file)
 }

@@ -185,3 +185,38 @@ func TestRunWithVaultIdentity(t *testing.T) {
 		t.Errorf("debug output:\n%s", stdout)
 	}
 }
+
+// TestRoleCommandWithVaultRoleVars runs `pgplay role` on a role whose
+// vars/main.yaml is a vault file: the role command decrypts what `run`
+// decrypts (one loader-options builder), the value reaches the task and
+// is masked in the output. Without the key it is an error naming the file.
+func TestRoleCommandWithVaultRoleVars(t *testing.T) {
+	t.Setenv(vault.EnvIdentity, "")
+	t.Setenv(vault.EnvPassphrase, "")
+	dir := t.TempDir()
+	id, _ := vault.GenerateIdentity()
+	key, _ := vault.IdentityKey(writeTemp(t, "k", id.File), "t")
+	sealed, _ := key.Encrypt([]byte("role_secret: Wk7-role-vault-value\n"))
+	inv := localHosts(t, dir, "a")
+	writeFiles(t, dir, map[string]string{
+		"key.txt":                  id.File,
+		"roles/sec/vars/main.yaml": string(sealed),
+		"roles/sec/tasks/main.yaml": "- debug: {msg: \"secret {{ .role_secret }}\"}\n" +
+			"- copy: {content: \"{{ .role_secret }}\", dest: \"{{ .root }}/sec\", mode: \"0600\"}\n",
+	})
+	t.Chdir(dir) // roles/ is looked up in the working directory
+	code, out, errs := cli(t, "role", "sec", "-i", inv, "--become=false", "--vault-identity", filepath.Join(dir, "key.txt"))
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, errs)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "hosts/a/sec")); string(b) != "Wk7-role-vault-value" {
+		t.Errorf("the role's vault value did not reach the task: %q", b)
+	}
+	if strings.Contains(out+errs, "Wk7-role-vault-value") || !strings.Contains(out, "secret ********") {
+		t.Errorf("the vault value is not masked:\n%s%s", out, errs)
+	}
+	code, out, errs = cli(t, "role", "sec", "-i", inv, "--become=false")
+	if code != exitParse || !strings.Contains(errs, "roles/sec/vars/main.yaml") || !strings.Contains(errs, "no key was given") {
+		t.Errorf("without a key: exit %d, want %d and an error naming the file\n%s%s", code, exitParse, out, errs)
+	}
+}

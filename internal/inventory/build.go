@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/pgplay/pgplay/internal/playbook"
+	"github.com/pgplay/pgplay/internal/yamlsrc"
 )
 
 // layer is one block of variables, as written (raw: what
@@ -38,9 +38,9 @@ type builder struct {
 	inv        *Inventory
 	groupVars  map[string]*layer // vars written in inventory files
 	hostVars   map[string]*layer
-	hostAt     map[string]playbook.Pos // first place a host was written
-	groupAt    map[string]playbook.Pos // first place a group was written
-	edgeAt     map[[2]string]playbook.Pos
+	hostAt     map[string]yamlsrc.Pos // first place a host was written
+	groupAt    map[string]yamlsrc.Pos // first place a group was written
+	edgeAt     map[[2]string]yamlsrc.Pos
 	direct     map[string][]string // host -> groups it is written under
 	member     map[[2]string]bool  // group, host -> host is in group's Hosts
 	groupOrder []string            // groups in the order they were first written
@@ -58,9 +58,9 @@ func newBuilder() *builder {
 		},
 		groupVars: map[string]*layer{},
 		hostVars:  map[string]*layer{},
-		hostAt:    map[string]playbook.Pos{},
-		groupAt:   map[string]playbook.Pos{},
-		edgeAt:    map[[2]string]playbook.Pos{},
+		hostAt:    map[string]yamlsrc.Pos{},
+		groupAt:   map[string]yamlsrc.Pos{},
+		edgeAt:    map[[2]string]yamlsrc.Pos{},
 		direct:    map[string][]string{},
 		member:    map[[2]string]bool{},
 		dirCache:  map[string]*layer{},
@@ -69,12 +69,12 @@ func newBuilder() *builder {
 	// As Ansible's InventoryData: all, and ungrouped its first child.
 	b.ensureGroup("all")
 	b.ensureGroup("ungrouped")
-	b.link("all", "ungrouped", playbook.Pos{})
+	b.link("all", "ungrouped", yamlsrc.Pos{})
 	return b
 }
 
 // warnf records a warning (once per place and text).
-func (b *builder) warnf(at playbook.Pos, format string, args ...any) {
+func (b *builder) warnf(at yamlsrc.Pos, format string, args ...any) {
 	where := at.File
 	if at.Line > 0 {
 		where = at.String()
@@ -89,14 +89,14 @@ func (b *builder) warnf(at playbook.Pos, format string, args ...any) {
 	}
 }
 
-func errAtPos(at playbook.Pos, hint, format string, args ...any) *Error {
+func errAtPos(at yamlsrc.Pos, hint, format string, args ...any) *yamlsrc.Error {
 	if at.Line == 0 {
 		at.Line, at.Col = 1, 1
 	}
-	return &Error{Pos: at, Msg: fmt.Sprintf(format, args...), Hint: hint}
+	return &yamlsrc.Error{Pos: at, Msg: fmt.Sprintf(format, args...), Hint: hint}
 }
 
-func checkName(at playbook.Pos, what, name string) error {
+func checkName(at yamlsrc.Pos, what, name string) error {
 	switch {
 	case strings.TrimSpace(name) == "":
 		return errAtPos(at, "give the "+what+" a name", "empty %s name", what)
@@ -124,7 +124,7 @@ func (b *builder) ensureGroup(name string) *Group {
 }
 
 // link makes child a child group of parent.
-func (b *builder) link(parent, child string, at playbook.Pos) {
+func (b *builder) link(parent, child string, at yamlsrc.Pos) {
 	pg, cg := b.inv.Groups[parent], b.inv.Groups[child]
 	if !contains(pg.Children, child) {
 		pg.Children = append(pg.Children, child)
@@ -137,7 +137,7 @@ func (b *builder) link(parent, child string, at playbook.Pos) {
 
 // addGroup declares group name written at `at`, as a child of parent
 // ("" for none).
-func (b *builder) addGroup(name string, at playbook.Pos, parent string) error {
+func (b *builder) addGroup(name string, at yamlsrc.Pos, parent string) error {
 	if err := checkName(at, "group", name); err != nil {
 		return err
 	}
@@ -159,7 +159,7 @@ func (b *builder) addGroup(name string, at playbook.Pos, parent string) error {
 }
 
 // shortPos names p as "line N" when it is in the same file as from.
-func shortPos(p, from playbook.Pos) string {
+func shortPos(p, from yamlsrc.Pos) string {
 	if p.File == from.File || p.File == "" {
 		return fmt.Sprintf("line %d", p.Line)
 	}
@@ -167,7 +167,7 @@ func shortPos(p, from playbook.Pos) string {
 }
 
 // addHost adds host name (written at `at`) to group with its vars.
-func (b *builder) addHost(name string, at playbook.Pos, group string, vars *layer) error {
+func (b *builder) addHost(name string, at yamlsrc.Pos, group string, vars *layer) error {
 	if err := checkName(at, "host", name); err != nil {
 		return err
 	}
@@ -205,7 +205,7 @@ func (b *builder) setGroupVars(group string, vars *layer) {
 func (b *builder) finish() error {
 	inv := b.inv
 	if len(inv.Hosts) == 0 {
-		return &Error{Pos: playbook.Pos{File: b.file, Line: 1, Col: 1}, Msg: "inventory has no hosts", Hint: example}
+		return &yamlsrc.Error{Pos: yamlsrc.Pos{File: b.file, Line: 1, Col: 1}, Msg: "inventory has no hosts", Hint: example}
 	}
 	// As Ansible's reconcile_inventory: a group with no parent is a child
 	// of all, in the order groups were first written.

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/pgplay/pgplay/internal/yamlsrc"
 )
 
 // fuzzSeeds are inventories from the tests: valid ones and broken ones.
@@ -38,7 +40,7 @@ var fuzzSeeds = []string{
 }
 
 // FuzzParse feeds arbitrary bytes to the inventory parser. It must not
-// panic or hang; an error must be an *Error at a position in the file with
+// panic or hang; an error must be an *yamlsrc.Error at a position in the file with
 // a hint; an inventory it accepts must be consistent (every host in "all",
 // every group selectable by its name).
 func FuzzParse(f *testing.F) {
@@ -59,9 +61,9 @@ func fuzzOne(t *testing.T, file string, data []byte) {
 	{
 		inv, err := Parse(file, data)
 		if err != nil {
-			var pe *Error
+			var pe *yamlsrc.Error
 			if !errors.As(err, &pe) {
-				t.Fatalf("error is a %T, not a positioned *Error: %v", err, err)
+				t.Fatalf("error is a %T, not a positioned *yamlsrc.Error: %v", err, err)
 			}
 			if pe.Pos.File != file || pe.Pos.Line < 1 || pe.Pos.Col < 1 {
 				t.Fatalf("error without a position: %v", err)

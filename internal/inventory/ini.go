@@ -4,7 +4,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/pgplay/pgplay/internal/playbook"
+	"github.com/pgplay/pgplay/internal/yamlsrc"
 )
 
 // Ansible's INI section header: [group] or [group:hosts|vars|children],
@@ -28,11 +28,11 @@ const iniExample = "an INI inventory looks like:\n" +
 // `key=value` lines, [g:children] names child groups, which may be
 // declared later in the file.
 func (b *builder) parseINI(file string, data []byte) error {
-	if err := playbook.CheckText(file, data); err != nil {
+	if err := yamlsrc.CheckText(file, data); err != nil {
 		return err
 	}
 	type pending struct {
-		at      playbook.Pos
+		at      yamlsrc.Pos
 		state   string
 		parents []string
 	}
@@ -41,7 +41,7 @@ func (b *builder) parseINI(file string, data []byte) error {
 	group, state := "ungrouped", "hosts"
 	lines := strings.Split(string(data), "\n")
 	for i, line := range lines {
-		at := playbook.Pos{File: file, Line: i + 1, Col: 1}
+		at := yamlsrc.Pos{File: file, Line: i + 1, Col: 1}
 		line = strings.TrimSpace(line)
 		if line == "" || line[0] == '#' || line[0] == ';' {
 			continue
@@ -90,7 +90,7 @@ func (b *builder) parseINI(file string, data []byte) error {
 				return errAtPos(at, "a [group:vars] section holds `name=value` lines", "expected key=value, got %q", line)
 			}
 			k, v = strings.TrimSpace(k), strings.TrimSpace(v)
-			l, err := b.normalize(map[string]any{k: iniValue(v)}, map[string]playbook.Pos{k: at}, "group "+group)
+			l, err := b.normalize(map[string]any{k: iniValue(v)}, map[string]yamlsrc.Pos{k: at}, "group "+group)
 			if err != nil {
 				return err
 			}
@@ -131,7 +131,7 @@ func (b *builder) parseINI(file string, data []byte) error {
 }
 
 // iniHost reads one host line of a [group] section.
-func (b *builder) iniHost(at playbook.Pos, group, line string) error {
+func (b *builder) iniHost(at yamlsrc.Pos, group, line string) error {
 	words, err := shlexSplit(line)
 	if err != nil {
 		return errAtPos(at, "check the quotes of the line", "cannot read host line %q: %v", line, err)
@@ -147,7 +147,7 @@ func (b *builder) iniHost(at playbook.Pos, group, line string) error {
 		return errAtPos(at, "a host is a name, optionally with a range and a port: db[01:03], db1:2222, [a:c]web", "%v", err)
 	}
 	raw := map[string]any{}
-	pos := map[string]playbook.Pos{}
+	pos := map[string]yamlsrc.Pos{}
 	for _, w := range words[1:] {
 		k, v, ok := strings.Cut(w, "=")
 		if !ok {

@@ -1,19 +1,14 @@
 package inventory
 
 import (
-	"fmt"
 	"sort"
 	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/pgplay/pgplay/internal/playbook"
+	"github.com/pgplay/pgplay/internal/yamlsrc"
 )
-
-// Error is a positioned inventory error (file:line:col, message, hint);
-// it is the playbook package's error type, so callers handle both alike.
-type Error = playbook.Error
 
 const example = "an inventory looks like:\n" +
 	"    all:\n" +
@@ -37,10 +32,6 @@ func looksINI(data []byte) bool {
 	return false
 }
 
-func errAt(file string, n *yaml.Node, hint, format string, args ...any) *Error {
-	return &Error{Pos: playbook.PosOf(file, n), Msg: fmt.Sprintf(format, args...), Hint: hint}
-}
-
 func kind(n *yaml.Node) string {
 	switch n.Kind {
 	case yaml.MappingNode:
@@ -62,19 +53,19 @@ type kv struct {
 // mapping returns the entries of a mapping node with aliases resolved and
 // duplicate keys rejected. A null node gives no entries.
 func mapping(file string, n *yaml.Node) ([]kv, error) {
-	n = resolve(n)
+	n = yamlsrc.Deref(n)
 	if n == nil || (n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null") {
 		return nil, nil
 	}
 	seen := map[string]*yaml.Node{}
 	var out []kv
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := resolve(n.Content[i]), resolve(n.Content[i+1])
+		k, v := yamlsrc.Deref(n.Content[i]), yamlsrc.Deref(n.Content[i+1])
 		if k.Kind != yaml.ScalarNode {
-			return nil, errAt(file, k, "write names as plain keys", "a key must be a name, not a %s", kind(k))
+			return nil, yamlsrc.ErrAt(file, k, "write names as plain keys", "a key must be a name, not a %s", kind(k))
 		}
 		if first, dup := seen[k.Value]; dup {
-			return nil, errAt(file, k, "write each name once in a mapping (a host may be listed in several groups)",
+			return nil, yamlsrc.ErrAt(file, k, "write each name once in a mapping (a host may be listed in several groups)",
 				"%q is given twice here (first at line %d)", k.Value, first.Line)
 		}
 		seen[k.Value] = k
@@ -83,34 +74,22 @@ func mapping(file string, n *yaml.Node) ([]kv, error) {
 	return out, nil
 }
 
-func resolve(n *yaml.Node) *yaml.Node {
-	for n != nil && n.Kind == yaml.AliasNode {
-		n = n.Alias
-	}
-	return n
-}
-
-func isNull(n *yaml.Node) bool {
-	n = resolve(n)
-	return n == nil || (n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null")
-}
-
 // parseYAML reads a YAML inventory (root is its parsed top node).
 func (b *builder) parseYAML(file string, data []byte, root *yaml.Node) error {
 	if root == nil {
-		return &Error{Pos: playbook.Pos{File: file, Line: 1, Col: 1}, Msg: "inventory is empty", Hint: example}
+		return &yamlsrc.Error{Pos: yamlsrc.Pos{File: file, Line: 1, Col: 1}, Msg: "inventory is empty", Hint: example}
 	}
-	if resolve(root).Kind != yaml.MappingNode {
+	if yamlsrc.Deref(root).Kind != yaml.MappingNode {
 		hint := "the top level is a mapping of groups (usually just `all:`); " + example
-		return errAt(file, root, hint, "an inventory must be a mapping of groups, not a %s", kind(resolve(root)))
+		return yamlsrc.ErrAt(file, root, hint, "an inventory must be a mapping of groups, not a %s", kind(yamlsrc.Deref(root)))
 	}
 	ps, err := mapping(file, root)
 	if err != nil {
 		return err
 	}
 	for _, p := range ps {
-		if pv := resolve(p.v); p.key == "plugin" && pv.Kind == yaml.ScalarNode && !isNull(pv) {
-			return errAt(file, p.k, "pgplay reads static inventories (YAML or INI): write the hosts out, e.g. from `ansible-inventory -i "+file+" --list --yaml`, or move this file out of the inventory directory",
+		if pv := yamlsrc.Deref(p.v); p.key == "plugin" && pv.Kind == yaml.ScalarNode && !yamlsrc.IsNull(pv) {
+			return yamlsrc.ErrAt(file, p.k, "pgplay reads static inventories (YAML or INI): write the hosts out, e.g. from `ansible-inventory -i "+file+" --list --yaml`, or move this file out of the inventory directory",
 				"inventory plugin %q is not supported", pv.Value)
 		}
 		if err := b.group(p.key, p.k, p.v, ""); err != nil {
@@ -125,18 +104,18 @@ var groupKeys = []string{"vars", "hosts", "children"}
 // group adds (or extends) group name defined at k with body v under parent.
 func (b *builder) group(name string, k, v *yaml.Node, parent string) error {
 	file := b.file
-	if err := b.addGroup(name, playbook.PosOf(file, k), parent); err != nil {
+	if err := b.addGroup(name, yamlsrc.PosOf(file, k), parent); err != nil {
 		return err
 	}
-	if isNull(v) {
+	if yamlsrc.IsNull(v) {
 		return nil
 	}
-	if resolve(v).Kind != yaml.MappingNode {
+	if yamlsrc.Deref(v).Kind != yaml.MappingNode {
 		hint := "a group is a mapping with vars:, hosts: and children:"
-		if resolve(v).Kind == yaml.SequenceNode {
+		if yamlsrc.Deref(v).Kind == yaml.SequenceNode {
 			hint = "list hosts under `hosts:` as a mapping: `hosts: {node1: , node2: }` or one `node1:` per line"
 		}
-		return errAt(file, v, hint, "group %q must be a mapping, not a %s", name, kind(resolve(v)))
+		return yamlsrc.ErrAt(file, v, hint, "group %q must be a mapping, not a %s", name, kind(yamlsrc.Deref(v)))
 	}
 	ps, err := mapping(file, v)
 	if err != nil {
@@ -155,16 +134,16 @@ func (b *builder) group(name string, k, v *yaml.Node, parent string) error {
 				return err
 			}
 		case "children":
-			cv := resolve(p.v)
-			if !isNull(cv) && cv.Kind == yaml.ScalarNode {
+			cv := yamlsrc.Deref(p.v)
+			if !yamlsrc.IsNull(cv) && cv.Kind == yaml.ScalarNode {
 				// Ansible reads `children: db` as `children: {db: }`.
-				if err := b.addGroup(cv.Value, playbook.PosOf(file, cv), name); err != nil {
+				if err := b.addGroup(cv.Value, yamlsrc.PosOf(file, cv), name); err != nil {
 					return err
 				}
 				continue
 			}
-			if !isNull(cv) && cv.Kind != yaml.MappingNode {
-				return errAt(file, p.v, "children is a mapping of groups: `children: {db: , web: }` or one `db:` per line",
+			if !yamlsrc.IsNull(cv) && cv.Kind != yaml.MappingNode {
+				return yamlsrc.ErrAt(file, p.v, "children is a mapping of groups: `children: {db: , web: }` or one `db:` per line",
 					"children of %q must be a mapping, not a %s", name, kind(cv))
 			}
 			cs, err := mapping(file, p.v)
@@ -177,12 +156,9 @@ func (b *builder) group(name string, k, v *yaml.Node, parent string) error {
 				}
 			}
 		default:
-			hint := "a group has only " + strings.Join(groupKeys, ", ")
-			if s := playbook.Suggest(p.key, groupKeys); len(s) > 0 {
-				hint = fmt.Sprintf("did you mean %q? ", s[0]) + hint
-			}
+			hint := yamlsrc.DidYouMean(p.key, groupKeys) + "a group has only " + strings.Join(groupKeys, ", ")
 			hint += "; group variables go under vars:, a host's under hosts: NAME:"
-			return errAt(file, p.k, hint, "unknown key %q in group %q", p.key, name)
+			return yamlsrc.ErrAt(file, p.k, hint, "unknown key %q in group %q", p.key, name)
 		}
 	}
 	return nil
@@ -190,16 +166,16 @@ func (b *builder) group(name string, k, v *yaml.Node, parent string) error {
 
 func (b *builder) hosts(group string, v *yaml.Node) error {
 	file := b.file
-	if hv := resolve(v); !isNull(hv) && hv.Kind == yaml.ScalarNode {
+	if hv := yamlsrc.Deref(v); !yamlsrc.IsNull(hv) && hv.Kind == yaml.ScalarNode {
 		// Ansible reads `hosts: node1` as `hosts: {node1: }`.
 		return b.yamlHost(group, hv.Value, hv, nil)
 	}
-	if !isNull(v) && resolve(v).Kind != yaml.MappingNode {
+	if !yamlsrc.IsNull(v) && yamlsrc.Deref(v).Kind != yaml.MappingNode {
 		hint := "hosts is a mapping of host names: `node1:` on its own line (its value may be empty or hold its vars)"
-		if resolve(v).Kind == yaml.SequenceNode {
+		if yamlsrc.Deref(v).Kind == yaml.SequenceNode {
 			hint = "hosts is a mapping, not a list: write `node1:` instead of `- node1`"
 		}
-		return errAt(file, v, hint, "hosts of group %q must be a mapping, not a %s", group, kind(resolve(v)))
+		return yamlsrc.ErrAt(file, v, hint, "hosts of group %q must be a mapping, not a %s", group, kind(yamlsrc.Deref(v)))
 	}
 	hs, err := mapping(file, v)
 	if err != nil {
@@ -217,17 +193,17 @@ func (b *builder) hosts(group string, v *yaml.Node) error {
 // either with :port, and its vars (v, may be nil).
 func (b *builder) yamlHost(group, pattern string, k, v *yaml.Node) error {
 	file := b.file
-	at := playbook.PosOf(file, k)
+	at := yamlsrc.PosOf(file, k)
 	names, port, err := expandHost(pattern)
 	if err != nil {
 		return errAtPos(at, "a host is a name, optionally with a range and a port: db[01:03], db1:2222, [a:c]web", "%v", err)
 	}
-	if !isNull(v) && resolve(v).Kind != yaml.MappingNode {
+	if !yamlsrc.IsNull(v) && yamlsrc.Deref(v).Kind != yaml.MappingNode {
 		hint := "a host's value is a mapping of its vars (or empty)"
-		if resolve(v).Kind == yaml.ScalarNode {
-			hint += "; for an address write `" + pattern + ": {ssh_host: " + resolve(v).Value + "}`"
+		if yamlsrc.Deref(v).Kind == yaml.ScalarNode {
+			hint += "; for an address write `" + pattern + ": {ssh_host: " + yamlsrc.Deref(v).Value + "}`"
 		}
-		return errAt(file, v, hint, "vars of host %q must be a mapping, not a %s", pattern, kind(resolve(v)))
+		return yamlsrc.ErrAt(file, v, hint, "vars of host %q must be a mapping, not a %s", pattern, kind(yamlsrc.Deref(v)))
 	}
 	for _, name := range names {
 		vars := newLayer()
@@ -252,7 +228,7 @@ func (b *builder) yamlHost(group, pattern string, k, v *yaml.Node) error {
 // yamlVars decodes a vars mapping; what names it in errors, owner is the
 // group or host it belongs to.
 func (b *builder) yamlVars(file string, v *yaml.Node, what, owner string) (*layer, error) {
-	raw, err := playbook.DecodeVars(file, v, what)
+	raw, err := yamlsrc.DecodeVars(file, v, what)
 	if err != nil {
 		return nil, err
 	}
@@ -260,9 +236,9 @@ func (b *builder) yamlVars(file string, v *yaml.Node, what, owner string) (*laye
 	if err != nil {
 		return nil, err
 	}
-	at := map[string]playbook.Pos{}
+	at := map[string]yamlsrc.Pos{}
 	for _, p := range ps {
-		at[p.key] = playbook.PosOf(file, p.k)
+		at[p.key] = yamlsrc.PosOf(file, p.k)
 	}
 	return b.normalize(raw, at, owner)
 }

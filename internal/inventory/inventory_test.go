@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/pgplay/pgplay/internal/yamlsrc"
 )
 
 const sample = `all:
@@ -242,9 +244,9 @@ func TestErrors(t *testing.T) {
 				t.Fatalf("no error, want %q", c.msg)
 			}
 			t.Log(err)
-			var pe *Error
+			var pe *yamlsrc.Error
 			if !errors.As(err, &pe) {
-				t.Fatalf("error %v is a %T, want *Error", err, err)
+				t.Fatalf("error %v is a %T, want *yamlsrc.Error", err, err)
 			}
 			where := filepath.Join(dir, c.where)
 			if !strings.HasSuffix(c.where, ":") {

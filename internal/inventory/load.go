@@ -11,7 +11,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/pgplay/pgplay/internal/playbook"
+	"github.com/pgplay/pgplay/internal/yamlsrc"
 )
 
 // Options tune LoadSources.
@@ -121,7 +121,7 @@ func (b *builder) inventoryFiles(dir string) ([]string, error) {
 		if ext := ignoredExt(n); ext != "" {
 			switch ext {
 			case ".ini", ".cfg", ".txt", ".md", ".orig":
-				b.warnf(playbook.Pos{File: full}, "not read as an inventory: Ansible skips %s files in an inventory directory, and so does pgplay", ext)
+				b.warnf(yamlsrc.Pos{File: full}, "not read as an inventory: Ansible skips %s files in an inventory directory, and so does pgplay", ext)
 			}
 			continue
 		}
@@ -160,9 +160,9 @@ func (b *builder) loadFile(path string) error {
 	if err != nil {
 		return fmt.Errorf("inventory %s: %w\n  hint: %s", path, unwrapPathError(err), loadHint)
 	}
-	if st.Size() > playbook.MaxFileSize {
-		return &Error{Pos: playbook.Pos{File: path, Line: 1, Col: 1},
-			Msg:  fmt.Sprintf("file is too large (%d MiB; pgplay reads inventory files of at most %d MiB)", st.Size()>>20, playbook.MaxFileSize>>20),
+	if st.Size() > yamlsrc.MaxFileSize {
+		return &yamlsrc.Error{Pos: yamlsrc.Pos{File: path, Line: 1, Col: 1},
+			Msg:  fmt.Sprintf("file is too large (%d MiB; pgplay reads inventory files of at most %d MiB)", st.Size()>>20, yamlsrc.MaxFileSize>>20),
 			Hint: "check the -i path: an inventory is a small YAML or INI file"}
 	}
 	data, err := os.ReadFile(path)
@@ -196,8 +196,8 @@ func (b *builder) parse(file string, data []byte) error {
 	if ext == ".ini" {
 		return b.parseINI(file, data)
 	}
-	root, err := playbook.ParseYAML(file, data)
-	isMap := err == nil && root != nil && resolve(root).Kind == yaml.MappingNode
+	root, err := yamlsrc.ParseYAML(file, data)
+	isMap := err == nil && root != nil && yamlsrc.Deref(root).Kind == yaml.MappingNode
 	if ext == ".yaml" || ext == ".yml" || ext == ".json" {
 		if !isMap && looksINI(data) {
 			return b.parseINI(file, data)

@@ -6,10 +6,9 @@ import (
 	"path"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 
-	"github.com/pgplay/pgplay/internal/playbook"
+	"github.com/pgplay/pgplay/internal/yamlsrc"
 )
 
 // order returns all host names: Order first, then any host missing from it
@@ -203,12 +202,8 @@ func (inv *Inventory) unknown(term, pattern string) error {
 	}
 	sort.Strings(groups)
 	msg := fmt.Sprintf("unknown host or group %q in pattern %q (known groups: %s)", term, pattern, strings.Join(groups, ", "))
-	if s := playbook.Suggest(term, append(groups, inv.order()...)); len(s) > 0 {
-		q := make([]string, len(s))
-		for i, x := range s {
-			q[i] = strconv.Quote(x)
-		}
-		msg += "; did you mean " + strings.Join(q, " or ") + "?"
+	if s := yamlsrc.DidYouMean(term, append(groups, inv.order()...)); s != "" {
+		msg += "; " + strings.TrimSpace(s)
 	}
 	return errors.New(msg)
 }

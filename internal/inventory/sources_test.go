@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/pgplay/pgplay/internal/yamlsrc"
 )
 
 // writeTree writes files (name -> body) under a new temp dir and returns it.
@@ -317,9 +319,9 @@ func TestSourceErrors(t *testing.T) {
 			if err == nil {
 				t.Fatalf("no error, want %q", c.msg)
 			}
-			var pe *Error
+			var pe *yamlsrc.Error
 			if !errors.As(err, &pe) {
-				t.Fatalf("error %v is a %T, want *Error", err, err)
+				t.Fatalf("error %v is a %T, want *yamlsrc.Error", err, err)
 			}
 			if where := filepath.Join(dir, c.where) + ": "; !strings.HasPrefix(err.Error(), where) ||
 				!strings.Contains(pe.Msg, c.msg) || !strings.Contains(pe.Hint, c.hint) {
@@ -334,7 +336,7 @@ func TestSourceErrors(t *testing.T) {
 func TestEveryAnsibleVarIsHandled(t *testing.T) {
 	for name, hint := range ansibleRefused {
 		_, err := Parse("inv.yaml", []byte("all:\n  hosts:\n    n1: {"+name+": x}\n"))
-		var pe *Error
+		var pe *yamlsrc.Error
 		if !errors.As(err, &pe) || pe.Pos.Line != 3 || !strings.Contains(pe.Msg, name+" (host n1) is not supported") || pe.Hint != hint {
 			t.Errorf("%s: error %v, want at line 3 with hint %q", name, err, hint)
 		}

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/pgplay/pgplay/internal/playbook"
+	"github.com/pgplay/pgplay/internal/yamlsrc"
 )
 
 // connAliases maps Ansible's connection variables to pgplay's.
@@ -91,7 +91,7 @@ var ansibleTolerated = map[string]string{
 // normalize checks one block of variables (of owner: "group db", "host
 // node1") and maps Ansible's connection variables to pgplay's. at gives
 // where each key was written.
-func (b *builder) normalize(raw map[string]any, at map[string]playbook.Pos, owner string) (*layer, error) {
+func (b *builder) normalize(raw map[string]any, at map[string]yamlsrc.Pos, owner string) (*layer, error) {
 	l := &layer{raw: raw, norm: make(map[string]any, len(raw))}
 	for k, v := range raw {
 		l.norm[k] = v
@@ -227,7 +227,7 @@ func AnsibleBool(v any) (b, ok bool) {
 // (ControlMaster, ControlPersist, ControlPath, ServerAlive*) are warnings;
 // any other is an error: it would change the connection, and pgplay would
 // not.
-func (b *builder) sshArgs(vars map[string]any, name string, v any, at playbook.Pos, owner string) error {
+func (b *builder) sshArgs(vars map[string]any, name string, v any, at yamlsrc.Pos, owner string) error {
 	s, ok := v.(string)
 	if !ok {
 		return errAtPos(at, "write the ssh options as one string, e.g. \"-o ProxyJump=admin@bastion\"", "%s (%s) must be a string, not %T", name, owner, v)

@@ -9,7 +9,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/pgplay/pgplay/internal/playbook"
+	"github.com/pgplay/pgplay/internal/yamlsrc"
 )
 
 // varsExts are the endings Ansible tries for group_vars/NAME and
@@ -105,7 +105,7 @@ func (b *builder) dirVarsFiles(dir string) ([]string, error) {
 		if ext == "" || contains(varsExts[1:], ext) {
 			out = append(out, p)
 		} else {
-			b.warnf(playbook.Pos{File: p}, "not read: Ansible reads only .yml, .yaml, .json and files without an extension in a vars directory, and so does pgplay")
+			b.warnf(yamlsrc.Pos{File: p}, "not read: Ansible reads only .yml, .yaml, .json and files without an extension in a vars directory, and so does pgplay")
 		}
 	}
 	return out, nil
@@ -119,19 +119,19 @@ func (b *builder) varsFile(path, owner string) (*layer, error) {
 		return nil, fmt.Errorf("vars file %s: %w", path, unwrapPathError(err))
 	}
 	if bytes.HasPrefix(bytes.TrimSpace(data), []byte("$ANSIBLE_VAULT")) || bytes.HasPrefix(bytes.TrimSpace(data), []byte("-----BEGIN AGE ENCRYPTED FILE-----")) {
-		return nil, &Error{Pos: playbook.Pos{File: path, Line: 1, Col: 1}, Msg: "encrypted vars files in group_vars/ and host_vars/ are not supported",
+		return nil, &yamlsrc.Error{Pos: yamlsrc.Pos{File: path, Line: 1, Col: 1}, Msg: "encrypted vars files in group_vars/ and host_vars/ are not supported",
 			Hint: "keep secrets in a vault file named by the playbook's vars_files (see `pgplay vault`), or in -e @file"}
 	}
-	root, err := playbook.ParseYAML(path, data)
+	root, err := yamlsrc.ParseYAML(path, data)
 	if err != nil {
 		return nil, err
 	}
-	if root == nil || isNull(root) {
+	if root == nil || yamlsrc.IsNull(root) {
 		return newLayer(), nil
 	}
-	if resolve(root).Kind != yaml.MappingNode {
-		return nil, errAt(path, root, "a vars file holds one mapping of `name: value` lines",
-			"vars file of %s must be a mapping, not a %s", owner, kind(resolve(root)))
+	if yamlsrc.Deref(root).Kind != yaml.MappingNode {
+		return nil, yamlsrc.ErrAt(path, root, "a vars file holds one mapping of `name: value` lines",
+			"vars file of %s must be a mapping, not a %s", owner, kind(yamlsrc.Deref(root)))
 	}
 	return b.yamlVars(path, root, "vars of "+owner, owner)
 }
@@ -149,7 +149,7 @@ func (b *builder) checkVarsDirs(dirs []string) {
 				continue
 			}
 			if !st.IsDir() {
-				b.warnf(playbook.Pos{File: vdir}, "not read: %s must be a directory of files named after the %ss", kind, strings.TrimSuffix(kind, "_vars"))
+				b.warnf(yamlsrc.Pos{File: vdir}, "not read: %s must be a directory of files named after the %ss", kind, strings.TrimSuffix(kind, "_vars"))
 				continue
 			}
 			ents, err := os.ReadDir(vdir)
@@ -182,7 +182,7 @@ func (b *builder) checkVarsDirs(dirs []string) {
 					if kind == "host_vars" {
 						what = "host"
 					}
-					b.warnf(playbook.Pos{File: full}, "not read: the inventory has no %s %q (Ansible reads %s/NAME, NAME.yml, NAME.yaml, NAME.json or NAME/ for each %s NAME)", what, base, kind, what)
+					b.warnf(yamlsrc.Pos{File: full}, "not read: the inventory has no %s %q (Ansible reads %s/NAME, NAME.yml, NAME.yaml, NAME.json or NAME/ for each %s NAME)", what, base, kind, what)
 					continue
 				}
 				files, _ := b.varsFiles(vdir, base)
@@ -194,7 +194,7 @@ func (b *builder) checkVarsDirs(dirs []string) {
 					}
 				}
 				if first != "" && first != n {
-					b.warnf(playbook.Pos{File: full}, "not read: %s/%s is read instead (Ansible reads the first of %s, %s.yml, %s.yaml, %s.json); merge the two", kind, first, base, base, base, base)
+					b.warnf(yamlsrc.Pos{File: full}, "not read: %s/%s is read instead (Ansible reads the first of %s, %s.yml, %s.yaml, %s.json); merge the two", kind, first, base, base, base, base)
 				}
 			}
 		}

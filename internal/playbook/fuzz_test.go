@@ -7,11 +7,12 @@ import (
 	"testing/fstest"
 
 	"github.com/pgplay/pgplay/internal/content"
+	"github.com/pgplay/pgplay/internal/yamlsrc"
 )
 
 // FuzzParse feeds arbitrary bytes to the playbook parser, as the playbook
 // site.yaml of an in-memory tree holding vars files, task files and roles
-// (siteTree). It must not panic or hang; an error must be an *Error at a
+// (siteTree). It must not panic or hang; an error must be a *yamlsrc.Error at a
 // position in a file, with a message and a hint; every task of a playbook
 // it accepts must have a position.
 func FuzzParse(f *testing.F) {
@@ -54,9 +55,9 @@ func FuzzParse(f *testing.F) {
 		}
 		pb, err := Parse("embedded:site.yaml", data, opt)
 		if err != nil {
-			var pe *Error
+			var pe *yamlsrc.Error
 			if !errors.As(err, &pe) {
-				t.Fatalf("error is a %T, not a positioned *Error: %v", err, err)
+				t.Fatalf("error is a %T, not a positioned *yamlsrc.Error: %v", err, err)
 			}
 			if pe.Pos.File == "" || pe.Pos.Line < 1 || pe.Pos.Col < 1 {
 				t.Fatalf("error without a position: %v", err)

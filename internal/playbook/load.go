@@ -15,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/pgplay/pgplay/internal/content"
+	"github.com/pgplay/pgplay/internal/yamlsrc"
 )
 
 // Options say where content is found and which modules exist.
@@ -31,7 +32,8 @@ type Options struct {
 	// name (an Ansible module pgplay spells differently); "" when it has
 	// nothing to say, and the did-you-mean hint is given.
 	ModuleHint func(name string) string
-	// Decrypt, if set, is given every vars file before it is parsed, so
+	// Decrypt, if set, is given every vars file (a play's vars_files, a
+	// role's vars/ and defaults/ main file) before it is parsed, so
 	// that encrypted files (pgplay vault) can be read; it returns the
 	// plain text (data unchanged when the file is not encrypted).
 	Decrypt func(file string, data []byte) ([]byte, error)
@@ -47,7 +49,7 @@ type Options struct {
 // place is where a file was found: what to call it in messages, and the
 // directory relative names in it are resolved against.
 type place struct {
-	display  string // Pos.File: a disk path or "embedded:NAME"
+	display  string // yamlsrc.Pos.File: a disk path or "embedded:NAME"
 	dir      string // disk directory, or slash directory inside the embedded FS
 	embedded bool
 }
@@ -134,7 +136,7 @@ func (p *parser) push(file string, at *yaml.Node, atFile string) error {
 	for i, f := range p.chain {
 		if f == file {
 			cyc := append(append([]string{}, p.chain[i:]...), file)
-			return errAt(atFile, at, "remove one of the includes (a file cannot include itself, directly or through others)",
+			return yamlsrc.ErrAt(atFile, at, "remove one of the includes (a file cannot include itself, directly or through others)",
 				"include cycle: %s", strings.Join(cyc, " -> "))
 		}
 	}
@@ -174,16 +176,16 @@ func (p *parser) playbook(pl place, data []byte) (*Playbook, error) {
 	}
 	defer p.pop()
 	file := pl.display
-	root, err := ParseYAML(file, data)
+	root, err := yamlsrc.ParseYAML(file, data)
 	if err != nil {
 		return nil, err
 	}
 	const listHint = "a playbook is a list of plays: start with `- name: ...`"
 	if root == nil {
-		return nil, &Error{Pos: Pos{File: file, Line: 1, Col: 1}, Msg: "playbook is empty", Hint: listHint + " then `hosts: all` and `tasks:`"}
+		return nil, &yamlsrc.Error{Pos: yamlsrc.Pos{File: file, Line: 1, Col: 1}, Msg: "playbook is empty", Hint: listHint + " then `hosts: all` and `tasks:`"}
 	}
 	if root.Kind != yaml.SequenceNode {
-		return nil, errAt(file, root, listHint, "a playbook must be a list of plays, not a %s", kindName(root))
+		return nil, yamlsrc.ErrAt(file, root, listHint, "a playbook must be a list of plays, not a %s", yamlsrc.KindName(root))
 	}
 	pc := &pbctx{at: pl, src: p.src, roles: p.src}
 	if !pl.embedded {
@@ -194,12 +196,12 @@ func (p *parser) playbook(pl place, data []byte) (*Playbook, error) {
 	}
 	pb := &Playbook{File: file}
 	for _, item := range root.Content {
-		item = deref(item)
+		item = yamlsrc.Deref(item)
 		if item.Kind != yaml.MappingNode {
-			return nil, errAt(file, item, "each play is a mapping: `- name: ...`, `hosts: ...`, `tasks: ...`",
-				"a play must be a mapping, not %s", describe(item))
+			return nil, yamlsrc.ErrAt(file, item, "each play is a mapping: `- name: ...`, `hosts: ...`, `tasks: ...`",
+				"a play must be a mapping, not %s", yamlsrc.Describe(item))
 		}
-		ps, err := pairs(file, item)
+		ps, err := yamlsrc.Pairs(file, item)
 		if err != nil {
 			return nil, err
 		}
@@ -220,7 +222,7 @@ func (p *parser) playbook(pl place, data []byte) (*Playbook, error) {
 	return pb, nil
 }
 
-func findPair(ps []pair, key string) *pair {
+func findPair(ps []yamlsrc.Pair, key string) *yamlsrc.Pair {
 	for i := range ps {
 		if ps[i].Key == key {
 			return &ps[i]
@@ -229,24 +231,24 @@ func findPair(ps []pair, key string) *pair {
 	return nil
 }
 
-func (p *parser) importPlaybook(pc *pbctx, ps []pair, imp *pair) ([]*Play, error) {
+func (p *parser) importPlaybook(pc *pbctx, ps []yamlsrc.Pair, imp *yamlsrc.Pair) ([]*Play, error) {
 	file := pc.at.display
 	for _, q := range ps {
 		if q.Key != "import_playbook" && q.Key != "name" {
-			return nil, errAt(file, q.K, "an import_playbook entry takes only `name:`; put vars and tags on the plays of the imported file",
+			return nil, yamlsrc.ErrAt(file, q.K, "an import_playbook entry takes only `name:`; put vars and tags on the plays of the imported file",
 				"%q is not allowed with import_playbook", q.Key)
 		}
 	}
-	name, err := requiredString(file, imp.V, "import_playbook", "name the playbook file to import")
+	name, err := yamlsrc.RequiredString(file, imp.V, "import_playbook", "name the playbook file to import")
 	if err != nil {
 		return nil, err
 	}
 	if strings.Contains(name, "{{") {
-		return nil, errAt(file, imp.V, "name the playbook file literally", "dynamic import_playbook is not supported")
+		return nil, yamlsrc.ErrAt(file, imp.V, "name the playbook file literally", "dynamic import_playbook is not supported")
 	}
 	data, pl, err := p.read(name, pc.at, p.src)
 	if err != nil {
-		return nil, errAt(file, imp.V, "paths are relative to the importing playbook's directory", "cannot find playbook %q: %v", name, err)
+		return nil, yamlsrc.ErrAt(file, imp.V, "paths are relative to the importing playbook's directory", "cannot find playbook %q: %v", name, err)
 	}
 	if err := p.push(pl.display, imp.V, file); err != nil {
 		return nil, err
@@ -284,9 +286,9 @@ var unsupportedPlayKeys = map[string]string{
 	"become_method":       "pgplay always becomes with sudo",
 }
 
-func (p *parser) play(pc *pbctx, n *yaml.Node, ps []pair) (*Play, error) {
+func (p *parser) play(pc *pbctx, n *yaml.Node, ps []yamlsrc.Pair) (*Play, error) {
 	file := pc.at.display
-	play := &Play{Pos: PosOf(file, n)}
+	play := &Play{Pos: yamlsrc.PosOf(file, n)}
 	var hostsSeen bool
 	var handlerNodes, roleNode *yaml.Node
 	lists := map[string]*yaml.Node{}
@@ -294,20 +296,20 @@ func (p *parser) play(pc *pbctx, n *yaml.Node, ps []pair) (*Play, error) {
 		var err error
 		switch q.Key {
 		case "name":
-			play.Name, err = scalarString(file, q.V, "name")
+			play.Name, err = yamlsrc.String(file, q.V, "name")
 		case "hosts":
 			hostsSeen = true
-			play.Hosts, err = requiredString(file, q.V, "hosts",
+			play.Hosts, err = yamlsrc.RequiredString(file, q.V, "hosts",
 				"name a host, a group or a pattern: hosts: all, hosts: db, hosts: \"web:&prod\"")
-			if err != nil && deref(q.V).Kind == yaml.SequenceNode {
-				err.(*Error).Hint = "write several patterns as one string: hosts: \"web:db\" (or \"web,db\")"
+			if err != nil && yamlsrc.Deref(q.V).Kind == yaml.SequenceNode {
+				err.(*yamlsrc.Error).Hint = "write several patterns as one string: hosts: \"web:db\" (or \"web,db\")"
 			}
 		case "become":
 			play.Become, err = boolPtr(file, q.V, "become")
 		case "become_user":
-			play.BecomeUser, err = scalarString(file, q.V, "become_user")
+			play.BecomeUser, err = yamlsrc.String(file, q.V, "become_user")
 		case "vars":
-			play.Vars, err = DecodeVars(file, q.V, "play vars")
+			play.Vars, err = yamlsrc.DecodeVars(file, q.V, "play vars")
 		case "vars_files":
 			err = p.varsFiles(pc, play, q.V)
 		case "roles":
@@ -319,31 +321,31 @@ func (p *parser) play(pc *pbctx, n *yaml.Node, ps []pair) (*Play, error) {
 		case "serial":
 			play.Serial, err = serialValue(file, q.V)
 		case "gather_facts":
-			play.GatherFacts, err = boolValue(file, q.V, "gather_facts")
+			play.GatherFacts, err = yamlsrc.Bool(file, q.V, "gather_facts")
 		case "any_errors_fatal":
-			play.AnyErrorsFatal, err = boolValue(file, q.V, "any_errors_fatal")
+			play.AnyErrorsFatal, err = yamlsrc.Bool(file, q.V, "any_errors_fatal")
 		case "force_handlers":
-			play.ForceHandlers, err = boolValue(file, q.V, "force_handlers")
+			play.ForceHandlers, err = yamlsrc.Bool(file, q.V, "force_handlers")
 		case "tags":
-			play.Tags, err = stringList(file, q.V, "tags")
+			play.Tags, err = yamlsrc.StringList(file, q.V, "tags")
 		case "secret_vars":
-			play.SecretVars, err = stringList(file, q.V, "secret_vars")
+			play.SecretVars, err = yamlsrc.StringList(file, q.V, "secret_vars")
 		default:
 			if h, ok := unsupportedPlayKeys[q.Key]; ok {
-				return nil, errAt(file, q.K, h, "play key %q is not supported by pgplay", q.Key)
+				return nil, yamlsrc.ErrAt(file, q.K, h, "play key %q is not supported by pgplay", q.Key)
 			}
-			hint := didYouMean(q.Key, playKeys) + "valid play keys: " + strings.Join(playKeys, ", ")
+			hint := yamlsrc.DidYouMean(q.Key, playKeys) + "valid play keys: " + strings.Join(playKeys, ", ")
 			if _, isTask := taskKeywordSet[q.Key]; isTask || p.moduleLike(q.Key) {
 				hint = "tasks go in a list under `tasks:`; " + hint
 			}
-			return nil, errAt(file, q.K, hint, "unknown play key %q", q.Key)
+			return nil, yamlsrc.ErrAt(file, q.K, hint, "unknown play key %q", q.Key)
 		}
 		if err != nil {
 			return nil, err
 		}
 	}
 	if !hostsSeen {
-		return nil, errAt(file, n, "add `hosts: all` (or a group or pattern) to the play", "play %s has no hosts", playLabel(play))
+		return nil, yamlsrc.ErrAt(file, n, "add `hosts: all` (or a group or pattern) to the play", "play %s has no hosts", playLabel(play))
 	}
 	if roleNode != nil {
 		refs, err := p.roleRefs(pc, roleNode)
@@ -396,17 +398,17 @@ func playLabel(p *Play) string {
 var serialRE = regexp.MustCompile(`^([0-9]+)(%?)$`)
 
 func serialValue(file string, n *yaml.Node) ([]string, error) {
-	n = deref(n)
+	n = yamlsrc.Deref(n)
 	items := []*yaml.Node{n}
 	if n.Kind == yaml.SequenceNode {
 		items = n.Content
 		if len(items) == 0 {
-			return nil, errAt(file, n, "write a batch size (2, \"30%\") or a list of them", "serial is an empty list")
+			return nil, yamlsrc.ErrAt(file, n, "write a batch size (2, \"30%\") or a list of them", "serial is an empty list")
 		}
 	}
 	var out []string
 	for _, it := range items {
-		it = deref(it)
+		it = yamlsrc.Deref(it)
 		s := strings.TrimSpace(it.Value)
 		m := serialRE.FindStringSubmatch(s)
 		ok := it.Kind == yaml.ScalarNode && m != nil
@@ -415,8 +417,8 @@ func serialValue(file string, n *yaml.Node) ([]string, error) {
 			ok = v > 0 && (m[2] == "" || v <= 100)
 		}
 		if !ok {
-			return nil, errAt(file, it, "a batch size is a positive number of hosts (2) or a percentage (\"30%\"); a list gives successive batches",
-				"serial must be a batch size, not %s", describe(it))
+			return nil, yamlsrc.ErrAt(file, it, "a batch size is a positive number of hosts (2) or a percentage (\"30%\"); a list gives successive batches",
+				"serial must be a batch size, not %s", yamlsrc.Describe(it))
 		}
 		out = append(out, s)
 	}
@@ -425,38 +427,33 @@ func serialValue(file string, n *yaml.Node) ([]string, error) {
 
 func (p *parser) varsFiles(pc *pbctx, play *Play, n *yaml.Node) error {
 	file := pc.at.display
-	names, err := stringList(file, n, "vars_files")
+	names, err := yamlsrc.StringList(file, n, "vars_files")
 	if err != nil {
 		return err
 	}
-	items := []*yaml.Node{deref(n)}
-	if deref(n).Kind == yaml.SequenceNode {
-		items = deref(n).Content
+	items := []*yaml.Node{yamlsrc.Deref(n)}
+	if yamlsrc.Deref(n).Kind == yaml.SequenceNode {
+		items = yamlsrc.Deref(n).Content
 	}
 	play.VarsFiles = names
 	for i, name := range names {
 		at := items[i]
 		if strings.Contains(name, "{{") {
-			return errAt(file, at, "name the file literally; to vary values per host, use inventory group vars",
+			return yamlsrc.ErrAt(file, at, "name the file literally; to vary values per host, use inventory group vars",
 				"vars_files with a template (%s) is not supported", name)
 		}
 		data, pl, err := p.read(name, pc.at, p.src)
 		if err != nil {
-			return errAt(file, at, "vars_files are relative to the playbook's directory", "vars file %q not found: %v", name, err)
+			return yamlsrc.ErrAt(file, at, "vars_files are relative to the playbook's directory", "vars file %q not found: %v", name, err)
 		}
-		if p.opt.Decrypt != nil {
-			data, err = p.opt.Decrypt(pl.display, data)
-			if err != nil {
-				return errAt(file, at, "check the vault key (see `pgplay vault --help`)", "cannot decrypt vars file %s: %v", pl.display, err)
-			}
-		} else if strings.HasPrefix(strings.TrimSpace(string(data)), "-----BEGIN AGE ENCRYPTED FILE-----") {
-			return errAt(file, at, "give the vault key to decrypt it (see `pgplay vault --help`)", "vars file %s is encrypted", pl.display)
+		if data, err = p.decrypt(file, at, "vars file", pl.display, data); err != nil {
+			return err
 		}
-		root, err := ParseYAML(pl.display, data)
+		root, err := yamlsrc.ParseYAML(pl.display, data)
 		if err != nil {
 			return err
 		}
-		vars, err := DecodeVars(pl.display, root, "a vars file")
+		vars, err := yamlsrc.DecodeVars(pl.display, root, "a vars file")
 		if err != nil {
 			return err
 		}
@@ -468,6 +465,23 @@ func (p *parser) varsFiles(pc *pbctx, play *Play, n *yaml.Node) error {
 		}
 	}
 	return nil
+}
+
+// decrypt returns the plain text of a vars file (what: "vars file", "role
+// vars file"; display: its name) that may be a vault file, through
+// Options.Decrypt; errors are at node at of file.
+func (p *parser) decrypt(file string, at *yaml.Node, what, display string, data []byte) ([]byte, error) {
+	if p.opt.Decrypt != nil {
+		plain, err := p.opt.Decrypt(display, data)
+		if err != nil {
+			return nil, yamlsrc.ErrAt(file, at, "check the vault key (see `pgplay vault --help`)", "cannot decrypt %s %s: %v", what, display, err)
+		}
+		return plain, nil
+	}
+	if strings.HasPrefix(strings.TrimSpace(string(data)), "-----BEGIN AGE ENCRYPTED FILE-----") {
+		return nil, yamlsrc.ErrAt(file, at, "give the vault key to decrypt it (see `pgplay vault --help`)", "%s %s is encrypted", what, display)
+	}
+	return data, nil
 }
 
 // --- roles -------------------------------------------------------------------
@@ -491,23 +505,23 @@ func (p *parser) roleRefs(pc *pbctx, n *yaml.Node) ([]*RoleRef, error) {
 // dependencies:) and loads the roles.
 func (p *parser) roleList(lk roleLookup, n *yaml.Node) ([]*RoleRef, error) {
 	file := lk.file
-	n = deref(n)
-	if isNull(n) {
+	n = yamlsrc.Deref(n)
+	if yamlsrc.IsNull(n) {
 		return nil, nil
 	}
 	if n.Kind != yaml.SequenceNode {
-		return nil, errAt(file, n, "list the roles: `- postgres` or `- role: postgres` with params", "%s must be a list, not a %s", lk.key, kindName(n))
+		return nil, yamlsrc.ErrAt(file, n, "list the roles: `- postgres` or `- role: postgres` with params", "%s must be a list, not a %s", lk.key, yamlsrc.KindName(n))
 	}
 	var out []*RoleRef
 	for _, it := range n.Content {
-		it = deref(it)
-		ref := &RoleRef{Pos: PosOf(file, it)}
+		it = yamlsrc.Deref(it)
+		ref := &RoleRef{Pos: yamlsrc.PosOf(file, it)}
 		nameNode := it
 		switch it.Kind {
 		case yaml.ScalarNode:
 			ref.Name = it.Value
 		case yaml.MappingNode:
-			ps, err := pairs(file, it)
+			ps, err := yamlsrc.Pairs(file, it)
 			if err != nil {
 				return nil, err
 			}
@@ -516,19 +530,19 @@ func (p *parser) roleList(lk roleLookup, n *yaml.Node) ([]*RoleRef, error) {
 				switch q.Key {
 				case "role", "name":
 					if ref.Name != "" {
-						return nil, errAt(file, q.K, "give the role's name once, with `role:`", "role entry has both role: and name:")
+						return nil, yamlsrc.ErrAt(file, q.K, "give the role's name once, with `role:`", "role entry has both role: and name:")
 					}
-					ref.Name, err = requiredString(file, q.V, q.Key, "name the role: role: postgres")
+					ref.Name, err = yamlsrc.RequiredString(file, q.V, q.Key, "name the role: role: postgres")
 					nameNode = q.V
 				case "vars":
 					var vars map[string]any
-					vars, err = DecodeVars(file, q.V, "role vars")
+					vars, err = yamlsrc.DecodeVars(file, q.V, "role vars")
 					for k, v := range vars {
 						if ref.Params == nil {
 							ref.Params = map[string]any{}
 						}
 						if _, dup := ref.Params[k]; dup {
-							return nil, errAt(file, paramsFrom[k], "give the param once, either directly or under vars:", "role param %q is given twice", k)
+							return nil, yamlsrc.ErrAt(file, paramsFrom[k], "give the param once, either directly or under vars:", "role param %q is given twice", k)
 						}
 						ref.Params[k] = v
 					}
@@ -538,19 +552,19 @@ func (p *parser) roleList(lk roleLookup, n *yaml.Node) ([]*RoleRef, error) {
 						err = p.checkTemplates(file, q.V, true)
 					}
 				case "tags":
-					ref.Tags, err = stringList(file, q.V, "tags")
+					ref.Tags, err = yamlsrc.StringList(file, q.V, "tags")
 				case "become":
 					ref.Become, err = boolPtr(file, q.V, "become")
 				case "become_user":
-					ref.BecomeUser, err = scalarString(file, q.V, "become_user")
+					ref.BecomeUser, err = yamlsrc.String(file, q.V, "become_user")
 				default:
 					var v any
-					v, err = DecodeValue(file, q.V)
+					v, err = yamlsrc.DecodeValue(file, q.V)
 					if ref.Params == nil {
 						ref.Params = map[string]any{}
 					}
 					if _, dup := ref.Params[q.Key]; dup {
-						return nil, errAt(file, q.K, "give the param once, either directly or under vars:", "role param %q is given twice", q.Key)
+						return nil, yamlsrc.ErrAt(file, q.K, "give the param once, either directly or under vars:", "role param %q is given twice", q.Key)
 					}
 					if paramsFrom == nil {
 						paramsFrom = map[string]*yaml.Node{}
@@ -563,10 +577,10 @@ func (p *parser) roleList(lk roleLookup, n *yaml.Node) ([]*RoleRef, error) {
 				}
 			}
 			if ref.Name == "" {
-				return nil, errAt(file, it, "name the role: `- role: postgres`", "role entry has no role name")
+				return nil, yamlsrc.ErrAt(file, it, "name the role: `- role: postgres`", "role entry has no role name")
 			}
 		default:
-			return nil, errAt(file, it, "write `- postgres` or `- role: postgres`", "a role entry must be a name or a mapping, not a %s", kindName(it))
+			return nil, yamlsrc.ErrAt(file, it, "write `- postgres` or `- role: postgres`", "a role entry must be a name or a mapping, not a %s", yamlsrc.KindName(it))
 		}
 		if err := checkRoleName(file, nameNode, ref.Name); err != nil {
 			return nil, err
@@ -575,12 +589,12 @@ func (p *parser) roleList(lk roleLookup, n *yaml.Node) ([]*RoleRef, error) {
 		if err != nil {
 			var nf *roleNotFound
 			if errors.As(err, &nf) {
-				return nil, errAt(file, nameNode, didYouMean(ref.Name, lk.src.Subdirs("roles"))+"looked for "+strings.Join(nf.tried, ", ")+"; create the role there or fix the name",
+				return nil, yamlsrc.ErrAt(file, nameNode, yamlsrc.DidYouMean(ref.Name, lk.src.Subdirs("roles"))+"looked for "+strings.Join(nf.tried, ", ")+"; create the role there or fix the name",
 					"role %q not found", ref.Name)
 			}
 			var cyc *roleCycle
 			if errors.As(err, &cyc) {
-				return nil, errAt(file, nameNode, "remove one of these dependencies: a role cannot depend on itself, directly or through other roles",
+				return nil, yamlsrc.ErrAt(file, nameNode, "remove one of these dependencies: a role cannot depend on itself, directly or through other roles",
 					"role dependency cycle: %s", strings.Join(cyc.chain, " -> "))
 			}
 			return nil, err
@@ -593,10 +607,10 @@ func (p *parser) roleList(lk roleLookup, n *yaml.Node) ([]*RoleRef, error) {
 
 func checkRoleName(file string, n *yaml.Node, name string) error {
 	if strings.Contains(name, "{{") {
-		return errAt(file, n, "name the role literally", "dynamic role names are not supported")
+		return yamlsrc.ErrAt(file, n, "name the role literally", "dynamic role names are not supported")
 	}
 	if !roleNameRE.MatchString(name) || strings.Contains(name, "..") {
-		return errAt(file, n, "a role name is letters, digits, _ . and - (the directory under roles/)", "invalid role name %q", name)
+		return yamlsrc.ErrAt(file, n, "a role name is letters, digits, _ . and - (the directory under roles/)", "invalid role name %q", name)
 	}
 	return nil
 }
@@ -625,7 +639,7 @@ func LoadRole(name string, opt Options) (*Role, error) {
 	if errors.As(err, &nf) {
 		hint := "check the name; a role is roles/NAME/tasks/main.yaml in the working directory, or built into pgplay (`pgplay init DIR` writes those out)"
 		if known := p.src.Subdirs("roles"); len(known) > 0 {
-			hint = didYouMean(name, known) + hint + "; roles found: " + strings.Join(known, ", ")
+			hint = yamlsrc.DidYouMean(name, known) + hint + "; roles found: " + strings.Join(known, ", ")
 		}
 		return nil, fmt.Errorf("%w\n  hint: %s", err, hint)
 	}
@@ -642,7 +656,7 @@ func RoleRefFor(name string, params map[string]any, opt Options) (*RoleRef, erro
 	if err != nil {
 		return nil, err
 	}
-	ref := &RoleRef{Name: name, Role: role, Pos: Pos{File: role.Dir, Line: 1, Col: 1}}
+	ref := &RoleRef{Name: name, Role: role, Pos: yamlsrc.Pos{File: role.Dir, Line: 1, Col: 1}}
 	if len(role.Tasks) > 0 {
 		ref.Pos.File = role.Tasks[0].Pos.File
 	}
@@ -718,11 +732,14 @@ func (p *parser) loadRole(name string, base place, src *content.Source) (*Role, 
 	if b, pl, ok, err := p.roleFile(roleDir, src, "defaults"); err != nil {
 		return nil, err
 	} else if ok {
-		root, err := ParseYAML(pl.display, b)
+		if b, err = p.decrypt(pl.display, nil, "role defaults file", pl.display, b); err != nil {
+			return nil, err
+		}
+		root, err := yamlsrc.ParseYAML(pl.display, b)
 		if err != nil {
 			return nil, err
 		}
-		role.Defaults, err = DecodeVars(pl.display, root, "role defaults")
+		role.Defaults, err = yamlsrc.DecodeVars(pl.display, root, "role defaults")
 		if err != nil {
 			return nil, err
 		}
@@ -735,11 +752,14 @@ func (p *parser) loadRole(name string, base place, src *content.Source) (*Role, 
 	if b, pl, ok, err := p.roleFile(roleDir, src, "vars"); err != nil {
 		return nil, err
 	} else if ok {
-		root, err := ParseYAML(pl.display, b)
+		if b, err = p.decrypt(pl.display, nil, "role vars file", pl.display, b); err != nil {
+			return nil, err
+		}
+		root, err := yamlsrc.ParseYAML(pl.display, b)
 		if err != nil {
 			return nil, err
 		}
-		role.Vars, err = DecodeVars(pl.display, root, "role vars")
+		role.Vars, err = yamlsrc.DecodeVars(pl.display, root, "role vars")
 		if err != nil {
 			return nil, err
 		}
@@ -850,9 +870,9 @@ func checkNotify(play *Play) error {
 			}
 			hint := "add a handler with this name under `handlers:` (or `listen: " + n + "` on a handler)"
 			if len(all) > 0 {
-				hint = didYouMean(n, all) + "handlers here: " + strings.Join(uniq(all), ", ")
+				hint = yamlsrc.DidYouMean(n, all) + "handlers here: " + strings.Join(uniq(all), ", ")
 			}
-			err = &Error{Pos: at, Msg: fmt.Sprintf("notify: no handler named %q", n), Hint: hint}
+			err = &yamlsrc.Error{Pos: at, Msg: fmt.Sprintf("notify: no handler named %q", n), Hint: hint}
 			return
 		}
 	}

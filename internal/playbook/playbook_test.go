@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pgplay/pgplay/internal/content"
+	"github.com/pgplay/pgplay/internal/yamlsrc"
 )
 
 var testModules = []string{"command", "copy", "debug", "file", "ping", "service", "set_fact", "shell", "template"}
@@ -49,8 +50,8 @@ func testOpts(dir string) Options {
 	}
 }
 
-func pos(dir, rel string, line, col int) Pos {
-	return Pos{File: filepath.Join(dir, filepath.FromSlash(rel)), Line: line, Col: col}
+func pos(dir, rel string, line, col int) yamlsrc.Pos {
+	return yamlsrc.Pos{File: filepath.Join(dir, filepath.FromSlash(rel)), Line: line, Col: col}
 }
 
 const sitePlaybook = `- name: Deploy
@@ -345,18 +346,18 @@ func TestEmbedded(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := pb.Plays[0]
-	if pb.File != "embedded:playbooks/site.yaml" || p.Pos != (Pos{"embedded:playbooks/site.yaml", 1, 3}) || p.VarsFromFiles["v"] != 1 {
+	if pb.File != "embedded:playbooks/site.yaml" || p.Pos != (yamlsrc.Pos{File: "embedded:playbooks/site.yaml", Line: 1, Col: 3}) || p.VarsFromFiles["v"] != 1 {
 		t.Errorf("playbook = %+v %+v", pb, p)
 	}
 	r := p.Roles[0].Role
 	if r.Dir != "embedded:roles/r" || r.Defaults["d"] != "0644" || len(r.Handlers) != 1 {
 		t.Errorf("role = %+v", r)
 	}
-	if got := r.Tasks[0].Block[0].Pos; got != (Pos{"embedded:roles/r/tasks/inc.yaml", 1, 3}) {
+	if got := r.Tasks[0].Block[0].Pos; got != (yamlsrc.Pos{File: "embedded:roles/r/tasks/inc.yaml", Line: 1, Col: 3}) {
 		t.Errorf("role include pos = %v", got)
 	}
 	u := p.Tasks[0].Block[0].Block[0]
-	if u.Pos != (Pos{"embedded:playbooks/inc/u.yaml", 1, 3}) {
+	if u.Pos != (yamlsrc.Pos{File: "embedded:playbooks/inc/u.yaml", Line: 1, Col: 3}) {
 		t.Errorf("nested include pos = %v", u.Pos)
 	}
 
@@ -439,9 +440,9 @@ func wantErr(t *testing.T, err error, where, msg, hint string) {
 	if err == nil {
 		t.Fatalf("no error, want %s: %s", where, msg)
 	}
-	var pe *Error
+	var pe *yamlsrc.Error
 	if !errors.As(err, &pe) {
-		t.Fatalf("error %q is a %T, not *playbook.Error", err, err)
+		t.Fatalf("error %q is a %T, not *yamlsrc.Error", err, err)
 	}
 	s := err.Error()
 	if !strings.HasPrefix(s, where+": ") || !strings.Contains(pe.Msg, msg) || !strings.Contains(pe.Hint, hint) || hint == "" {
@@ -583,7 +584,7 @@ func TestErrors(t *testing.T) {
 				if err == nil || !strings.HasPrefix(err.Error(), where) {
 					t.Fatalf("error %v, want it at %s", err, where)
 				}
-				var pe *Error
+				var pe *yamlsrc.Error
 				if !errors.As(err, &pe) || pe.Pos.Line < 1 || pe.Pos.Col < 1 || !strings.Contains(pe.Msg, c.msg) || !strings.Contains(pe.Hint, hint) {
 					t.Errorf("error %q, want %q and hint %q", err, c.msg, hint)
 				}
@@ -599,14 +600,5 @@ func TestErrorString(t *testing.T) {
 	want := "play.yaml:1:1: a playbook must be a list of plays, not a mapping\n  hint: a playbook is a list of plays: start with `- name: ...`"
 	if err == nil || err.Error() != want {
 		t.Errorf("got %q\nwant %q", err, want)
-	}
-}
-
-func TestSuggest(t *testing.T) {
-	if got := Suggest("templte", testModules); !reflect.DeepEqual(got, []string{"template"}) {
-		t.Errorf("Suggest = %q", got)
-	}
-	if got := Suggest("zzzzzz", testModules); len(got) != 0 {
-		t.Errorf("Suggest = %q", got)
 	}
 }

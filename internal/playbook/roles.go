@@ -7,6 +7,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/pgplay/pgplay/internal/content"
+	"github.com/pgplay/pgplay/internal/yamlsrc"
 )
 
 // This file holds role dependencies: meta/main.yaml and the expansion of a
@@ -27,7 +28,7 @@ func (e *roleCycle) Error() string {
 // roleMeta parses a role's meta/main.yaml (file, data): its dependencies,
 // loaded through base and src, and allow_duplicates.
 func (p *parser) roleMeta(role *Role, file string, data []byte, base place, src *content.Source) error {
-	root, err := ParseYAML(file, data)
+	root, err := yamlsrc.ParseYAML(file, data)
 	if err != nil {
 		return err
 	}
@@ -35,10 +36,10 @@ func (p *parser) roleMeta(role *Role, file string, data []byte, base place, src 
 		return nil
 	}
 	if root.Kind != yaml.MappingNode {
-		return errAt(file, root, "write `dependencies: [other_role]` (and optionally `allow_duplicates: true`)",
-			"a role's meta/main.yaml must be a mapping, not a %s", kindName(root))
+		return yamlsrc.ErrAt(file, root, "write `dependencies: [other_role]` (and optionally `allow_duplicates: true`)",
+			"a role's meta/main.yaml must be a mapping, not a %s", yamlsrc.KindName(root))
 	}
-	ps, err := pairs(file, root)
+	ps, err := yamlsrc.Pairs(file, root)
 	if err != nil {
 		return err
 	}
@@ -47,11 +48,11 @@ func (p *parser) roleMeta(role *Role, file string, data []byte, base place, src 
 		case "dependencies":
 			role.Dependencies, err = p.roleList(roleLookup{file: file, key: "dependencies", base: base, src: src}, q.V)
 		case "allow_duplicates":
-			role.AllowDuplicates, err = boolValue(file, q.V, "allow_duplicates")
+			role.AllowDuplicates, err = yamlsrc.Bool(file, q.V, "allow_duplicates")
 		case "galaxy_info":
 			// Ansible Galaxy's description of the role: not used.
 		default:
-			err = errAt(file, q.K, didYouMean(q.Key, metaKeys)+"valid keys in a role's meta/main.yaml: "+strings.Join(metaKeys, ", "),
+			err = yamlsrc.ErrAt(file, q.K, yamlsrc.DidYouMean(q.Key, metaKeys)+"valid keys in a role's meta/main.yaml: "+strings.Join(metaKeys, ", "),
 				"unknown key %q in role meta", q.Key)
 		}
 		if err != nil {

@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"testing"
 	"testing/fstest"
+
+	"github.com/pgplay/pgplay/internal/yamlsrc"
 )
 
 // roleSummary is what the runner sees of an expanded role list.
@@ -144,7 +146,7 @@ func TestRoleDependenciesEmbedded(t *testing.T) {
 		t.Fatal(err)
 	}
 	rs := pb.Plays[0].Roles
-	if len(rs) != 2 || rs[0].Role.Dir != "embedded:roles/b" || rs[0].Pos != (Pos{"embedded:roles/a/meta/main.yaml", 1, 16}) || rs[0].Role.Defaults["b"] != 1 {
+	if len(rs) != 2 || rs[0].Role.Dir != "embedded:roles/b" || rs[0].Pos != (yamlsrc.Pos{File: "embedded:roles/a/meta/main.yaml", Line: 1, Col: 16}) || rs[0].Role.Defaults["b"] != 1 {
 		t.Fatalf("roles = %+v", summarize(rs))
 	}
 

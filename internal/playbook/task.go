@@ -10,11 +10,12 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/pgplay/pgplay/internal/content"
+	"github.com/pgplay/pgplay/internal/yamlsrc"
 )
 
 // taskCtx is what parsing a task needs to know about where it is.
 type taskCtx struct {
-	file    string          // the file the tasks are in (Pos.File)
+	file    string          // the file the tasks are in (yamlsrc.Pos.File)
 	base    place           // where include_tasks names are resolved
 	src     *content.Source // lookups after base
 	role    *Role           // the role the tasks belong to, if any
@@ -88,7 +89,7 @@ func ParseTasks(file string, data []byte, opt Options) ([]*Task, error) {
 
 // taskFile parses a task-list file.
 func (p *parser) taskFile(tc *taskCtx, data []byte) ([]*Task, error) {
-	root, err := ParseYAML(tc.file, data)
+	root, err := yamlsrc.ParseYAML(tc.file, data)
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +98,7 @@ func (p *parser) taskFile(tc *taskCtx, data []byte) ([]*Task, error) {
 	}
 	if root.Kind != yaml.SequenceNode {
 		hint := "a task file is a list of tasks: start with `- name: ...`"
-		return nil, errAt(tc.file, root, hint, "a task file must be a list of tasks, not a %s", kindName(root))
+		return nil, yamlsrc.ErrAt(tc.file, root, hint, "a task file must be a list of tasks, not a %s", yamlsrc.KindName(root))
 	}
 	ts, err := p.taskList(tc, root, "tasks")
 	if err != nil {
@@ -111,13 +112,13 @@ func (p *parser) taskFile(tc *taskCtx, data []byte) ([]*Task, error) {
 
 // taskList parses a list of tasks under key (null gives nil).
 func (p *parser) taskList(tc *taskCtx, n *yaml.Node, key string) ([]*Task, error) {
-	n = deref(n)
-	if isNull(n) {
+	n = yamlsrc.Deref(n)
+	if yamlsrc.IsNull(n) {
 		return nil, nil
 	}
 	if n.Kind != yaml.SequenceNode {
-		return nil, errAt(tc.file, n, "write the tasks as a list: each starts with `- name: ...`",
-			"%s must be a list of tasks, not a %s", key, kindName(n))
+		return nil, yamlsrc.ErrAt(tc.file, n, "write the tasks as a list: each starts with `- name: ...`",
+			"%s must be a list of tasks, not a %s", key, yamlsrc.KindName(n))
 	}
 	out := make([]*Task, 0, len(n.Content))
 	for _, it := range n.Content {
@@ -162,7 +163,7 @@ func (p *parser) task(tc *taskCtx, n *yaml.Node) (*Task, error) {
 		return t, err
 	}
 	// The task is well formed: check the templates it will render.
-	ps, err := pairs(tc.file, deref(n))
+	ps, err := yamlsrc.Pairs(tc.file, yamlsrc.Deref(n))
 	if err != nil {
 		return nil, err
 	}
@@ -193,7 +194,7 @@ func (p *parser) checkTemplates(file string, n *yaml.Node, cond bool) error {
 	var walk func(n *yaml.Node) error
 	walk = func(n *yaml.Node) error {
 		at := n
-		n = deref(n)
+		n = yamlsrc.Deref(n)
 		if n == nil || seen[n] {
 			return nil
 		}
@@ -219,7 +220,7 @@ func (p *parser) checkTemplates(file string, n *yaml.Node, cond bool) error {
 				return nil
 			}
 			if problem, hint := p.opt.CheckTemplate(n.Value, cond); problem != "" {
-				return errAt(file, at, hint, "%s", problem)
+				return yamlsrc.ErrAt(file, at, hint, "%s", problem)
 			}
 		}
 		return nil
@@ -229,35 +230,35 @@ func (p *parser) checkTemplates(file string, n *yaml.Node, cond bool) error {
 
 func (p *parser) parseTask(tc *taskCtx, n *yaml.Node) (*Task, error) {
 	file := tc.file
-	n = deref(n)
+	n = yamlsrc.Deref(n)
 	if n.Kind != yaml.MappingNode {
 		hint := "a task is a mapping: `- name: ...` then the module on the next line, indented like name"
 		if n.Kind == yaml.ScalarNode {
 			hint = "a task is a mapping: `- name: " + n.Value + "` then the module (e.g. `command: ...`) indented under it"
 		}
-		return nil, errAt(file, n, hint, "a task must be a mapping, not %s", describe(n))
+		return nil, yamlsrc.ErrAt(file, n, hint, "a task must be a mapping, not %s", yamlsrc.Describe(n))
 	}
-	ps, err := pairs(file, n)
+	ps, err := yamlsrc.Pairs(file, n)
 	if err != nil {
 		return nil, err
 	}
-	t := &Task{Pos: PosOf(file, n), Role: tc.role, KeyPos: map[string]Pos{}}
-	var modules []pair
-	var args, include *pair
-	var loopKey, loopVarCtl *pair
+	t := &Task{Pos: yamlsrc.PosOf(file, n), Role: tc.role, KeyPos: map[string]yamlsrc.Pos{}}
+	var modules []yamlsrc.Pair
+	var args, include *yamlsrc.Pair
+	var loopKey, loopVarCtl *yamlsrc.Pair
 	var blockNode, rescueNode, alwaysNode *yaml.Node
 	for i := range ps {
 		q := &ps[i]
-		t.KeyPos[q.Key] = PosOf(file, q.K)
+		t.KeyPos[q.Key] = yamlsrc.PosOf(file, q.K)
 		var err error
 		switch q.Key {
 		case "name":
-			t.Name, err = scalarString(file, q.V, "name")
+			t.Name, err = yamlsrc.String(file, q.V, "name")
 		case "when":
 			t.When, err = conditions(file, q.V, "when")
 		case "loop", "with_items":
 			if loopKey != nil {
-				return nil, errAt(file, q.K, "use only loop:", "task has both %s and %s", loopKey.Key, q.Key)
+				return nil, yamlsrc.ErrAt(file, q.K, "use only loop:", "task has both %s and %s", loopKey.Key, q.Key)
 			}
 			loopKey = q
 			t.Loop, err = loopValue(file, q)
@@ -269,30 +270,30 @@ func (p *parser) parseTask(tc *taskCtx, n *yaml.Node) (*Task, error) {
 		case "register":
 			t.Register, err = identValue(file, q.V, "register")
 		case "notify":
-			t.Notify, err = stringList(file, q.V, "notify")
+			t.Notify, err = yamlsrc.StringList(file, q.V, "notify")
 		case "listen":
 			if !tc.handler {
-				return nil, errAt(file, q.K, "listen names a topic a handler answers to; move this task under `handlers:`, or use notify:",
+				return nil, yamlsrc.ErrAt(file, q.K, "listen names a topic a handler answers to; move this task under `handlers:`, or use notify:",
 					"listen is only allowed on handlers")
 			}
-			t.Listen, err = stringList(file, q.V, "listen")
+			t.Listen, err = yamlsrc.StringList(file, q.V, "listen")
 		case "tags":
-			t.Tags, err = stringList(file, q.V, "tags")
+			t.Tags, err = yamlsrc.StringList(file, q.V, "tags")
 		case "become":
 			t.Become, err = boolPtr(file, q.V, "become")
 		case "become_user":
-			t.BecomeUser, err = scalarString(file, q.V, "become_user")
+			t.BecomeUser, err = yamlsrc.String(file, q.V, "become_user")
 		case "changed_when":
 			t.ChangedWhen, err = conditions(file, q.V, "changed_when")
 		case "failed_when":
 			t.FailedWhen, err = conditions(file, q.V, "failed_when")
 		case "ignore_errors":
-			t.IgnoreErrors, err = boolValue(file, q.V, "ignore_errors")
+			t.IgnoreErrors, err = yamlsrc.Bool(file, q.V, "ignore_errors")
 		case "until":
 			var cs []string
 			cs, err = conditions(file, q.V, "until")
 			if err == nil && len(cs) != 1 {
-				err = errAt(file, q.V, "join the conditions with `and`: until: and (cond1) (cond2)", "until takes one condition")
+				err = yamlsrc.ErrAt(file, q.V, "join the conditions with `and`: until: and (cond1) (cond2)", "until takes one condition")
 			}
 			if err == nil {
 				t.Until = cs[0]
@@ -310,17 +311,17 @@ func (p *parser) parseTask(tc *taskCtx, n *yaml.Node) (*Task, error) {
 				t.Delay, err = durationValue(file, q.V, "delay")
 			}
 		case "run_once":
-			t.RunOnce, err = boolValue(file, q.V, "run_once")
+			t.RunOnce, err = yamlsrc.Bool(file, q.V, "run_once")
 		case "throttle":
 			t.Throttle, err = intValue(file, q.V, "throttle")
 		case "delegate_to":
-			t.DelegateTo, err = requiredString(file, q.V, "delegate_to", "name the host to run the task on")
+			t.DelegateTo, err = yamlsrc.RequiredString(file, q.V, "delegate_to", "name the host to run the task on")
 		case "no_log":
-			t.NoLog, err = boolValue(file, q.V, "no_log")
+			t.NoLog, err = yamlsrc.Bool(file, q.V, "no_log")
 		case "check_mode":
 			t.CheckMode, err = boolPtr(file, q.V, "check_mode")
 		case "vars":
-			t.Vars, err = DecodeVars(file, q.V, "task vars")
+			t.Vars, err = yamlsrc.DecodeVars(file, q.V, "task vars")
 		case "block":
 			blockNode = q.V
 		case "rescue":
@@ -331,12 +332,12 @@ func (p *parser) parseTask(tc *taskCtx, n *yaml.Node) (*Task, error) {
 			args = q
 		case "include_tasks", "import_tasks":
 			if include != nil {
-				return nil, errAt(file, q.K, "one include per task", "task has both %s and %s", include.Key, q.Key)
+				return nil, yamlsrc.ErrAt(file, q.K, "one include per task", "task has both %s and %s", include.Key, q.Key)
 			}
 			include = q
 		default:
 			if h, ok := unsupportedTaskKeys[q.Key]; ok {
-				return nil, errAt(file, q.K, h, "%q is not supported by pgplay", q.Key)
+				return nil, yamlsrc.ErrAt(file, q.K, h, "%q is not supported by pgplay", q.Key)
 			}
 			modules = append(modules, *q)
 		}
@@ -348,7 +349,7 @@ func (p *parser) parseTask(tc *taskCtx, n *yaml.Node) (*Task, error) {
 	if _, both := t.KeyPos["loop_var"]; both && loopVarCtl != nil {
 		// Both loop_var and loop_control.loop_var: they must agree.
 		if lv, err := loopVarOf(file, loopVarCtl.V); err == nil && lv != "" && lv != t.LoopVar {
-			return nil, errAt(file, loopVarCtl.K, "give loop_var once", "loop_var %q and loop_control.loop_var %q differ", t.LoopVar, lv)
+			return nil, yamlsrc.ErrAt(file, loopVarCtl.K, "give loop_var once", "loop_var %q and loop_control.loop_var %q differ", t.LoopVar, lv)
 		}
 	}
 	if loopVarCtl != nil && t.LoopVar == "" {
@@ -359,7 +360,7 @@ func (p *parser) parseTask(tc *taskCtx, n *yaml.Node) (*Task, error) {
 		if at == nil {
 			at = findPair(ps, "loop_var")
 		}
-		return nil, errAt(file, at.K, "add `loop:` with the list to iterate over, or remove this key", "%s without loop", at.Key)
+		return nil, yamlsrc.ErrAt(file, at.K, "add `loop:` with the list to iterate over, or remove this key", "%s without loop", at.Key)
 	}
 	if t.Loop != nil && t.LoopVar == "" {
 		t.LoopVar = "item"
@@ -379,7 +380,7 @@ func (p *parser) parseTask(tc *taskCtx, n *yaml.Node) (*Task, error) {
 		if rescueNode == nil {
 			k = "always"
 		}
-		return nil, errAt(file, findPair(ps, k).K, "rescue: and always: belong to a block: add `block:` with the tasks to try", "%s without block", k)
+		return nil, yamlsrc.ErrAt(file, findPair(ps, k).K, "rescue: and always: belong to a block: add `block:` with the tasks to try", "%s without block", k)
 	}
 	if blockNode != nil {
 		if len(modules) > 0 || include != nil {
@@ -387,7 +388,7 @@ func (p *parser) parseTask(tc *taskCtx, n *yaml.Node) (*Task, error) {
 			if m == nil {
 				m = &modules[0]
 			}
-			return nil, errAt(file, m.K, didYouMean(m.Key, taskKeywords)+"a block holds tasks; move the module into a task inside `block:`",
+			return nil, yamlsrc.ErrAt(file, m.K, yamlsrc.DidYouMean(m.Key, taskKeywords)+"a block holds tasks; move the module into a task inside `block:`",
 				"a block cannot also run a module (%s)", m.Key)
 		}
 		if err := rejectKeys(file, ps, "a block"); err != nil {
@@ -412,14 +413,14 @@ func (p *parser) parseTask(tc *taskCtx, n *yaml.Node) (*Task, error) {
 	// Includes.
 	if include != nil {
 		if len(modules) > 0 {
-			return nil, errAt(file, modules[0].K, "split it into two tasks",
+			return nil, yamlsrc.ErrAt(file, modules[0].K, "split it into two tasks",
 				"a task cannot have both %s and a module (%s)", include.Key, modules[0].Key)
 		}
 		return p.includeTasks(tc, t, ps, include)
 	}
 
 	if tc.handler && t.Name == "" && len(t.Listen) == 0 {
-		return nil, errAt(file, n, "handlers are notified by name: add `name:` (or `listen: TOPIC`)", "handler has no name")
+		return nil, yamlsrc.ErrAt(file, n, "handlers are notified by name: add `name:` (or `listen: TOPIC`)", "handler has no name")
 	}
 
 	// Module.
@@ -428,16 +429,16 @@ func (p *parser) parseTask(tc *taskCtx, n *yaml.Node) (*Task, error) {
 		if args != nil {
 			hint = "args: gives arguments to a module; add the module key, e.g. `command: ...`"
 		}
-		return nil, errAt(file, n, hint, "task %shas no module", taskLabel(t))
+		return nil, yamlsrc.ErrAt(file, n, hint, "task %shas no module", taskLabel(t))
 	}
 	if len(modules) > 1 {
 		a, b := modules[0], modules[1]
 		hint := "a task runs exactly one module: split it into two tasks"
 		if p.opt.KnownModule != nil {
-			for _, m := range []pair{a, b} {
+			for _, m := range []yamlsrc.Pair{a, b} {
 				if !p.opt.KnownModule(moduleName(m.Key)) {
 					hint = strconv.Quote(m.Key) + " is not a module; if it is meant as a keyword, check its spelling: "
-					if s := didYouMean(m.Key, taskKeywords); s != "" {
+					if s := yamlsrc.DidYouMean(m.Key, taskKeywords); s != "" {
 						hint += s
 					} else {
 						hint += "task keywords are " + strings.Join(taskKeywords, ", ")
@@ -445,12 +446,12 @@ func (p *parser) parseTask(tc *taskCtx, n *yaml.Node) (*Task, error) {
 					break
 				}
 			}
-		} else if s := didYouMean(b.Key, taskKeywords); s != "" {
+		} else if s := yamlsrc.DidYouMean(b.Key, taskKeywords); s != "" {
 			hint = s + "a task runs exactly one module"
-		} else if s := didYouMean(a.Key, taskKeywords); s != "" {
+		} else if s := yamlsrc.DidYouMean(a.Key, taskKeywords); s != "" {
 			hint = s + "a task runs exactly one module"
 		}
-		return nil, errAt(file, b.K, hint, "task %shas two module keys: %q and %q", taskLabel(t), a.Key, b.Key)
+		return nil, yamlsrc.ErrAt(file, b.K, hint, "task %shas two module keys: %q and %q", taskLabel(t), a.Key, b.Key)
 	}
 	m := modules[0]
 	t.Module = moduleName(m.Key)
@@ -460,12 +461,12 @@ func (p *parser) parseTask(tc *taskCtx, n *yaml.Node) (*Task, error) {
 			hint = p.opt.ModuleHint(t.Module)
 		}
 		if hint == "" {
-			hint = didYouMean(t.Module, append(append([]string{}, p.opt.ModuleNames...), taskKeywords...))
+			hint = yamlsrc.DidYouMean(t.Module, append(append([]string{}, p.opt.ModuleNames...), taskKeywords...))
 			hint += "`pgplay doc` lists the modules"
 		}
-		return nil, errAt(file, m.K, hint, "unknown module %q", m.Key)
+		return nil, yamlsrc.ErrAt(file, m.K, hint, "unknown module %q", m.Key)
 	}
-	t.KeyPos[t.Module] = PosOf(file, m.K)
+	t.KeyPos[t.Module] = yamlsrc.PosOf(file, m.K)
 	if err := p.moduleArgs(file, t, m, args); err != nil {
 		return nil, err
 	}
@@ -480,34 +481,34 @@ func taskLabel(t *Task) string {
 }
 
 // rejectKeys rejects keywords that a block or include cannot have.
-func rejectKeys(file string, ps []pair, what string) error {
+func rejectKeys(file string, ps []yamlsrc.Pair, what string) error {
 	for _, q := range ps {
 		if h, bad := notOnBlock[q.Key]; bad {
-			return errAt(file, q.K, h, "%s is not allowed on %s", q.Key, what)
+			return yamlsrc.ErrAt(file, q.K, h, "%s is not allowed on %s", q.Key, what)
 		}
 	}
 	return nil
 }
 
-func loopValue(file string, q *pair) (any, error) {
-	n := deref(q.V)
+func loopValue(file string, q *yamlsrc.Pair) (any, error) {
+	n := yamlsrc.Deref(q.V)
 	switch {
 	case n.Kind == yaml.SequenceNode:
-		return DecodeValue(file, n)
-	case n.Kind == yaml.ScalarNode && !isNull(n) && n.ShortTag() == "!!str" && strings.TrimSpace(n.Value) != "":
+		return yamlsrc.DecodeValue(file, n)
+	case n.Kind == yaml.ScalarNode && !yamlsrc.IsNull(n) && n.ShortTag() == "!!str" && strings.TrimSpace(n.Value) != "":
 		return n.Value, nil
 	}
-	return nil, errAt(file, q.V, "give a list (`- a` lines or [a, b]) or a template that renders a list: \"{{ .hosts }}\"",
-		"%s must be a list or a template, not %s", q.Key, describe(n))
+	return nil, yamlsrc.ErrAt(file, q.V, "give a list (`- a` lines or [a, b]) or a template that renders a list: \"{{ .hosts }}\"",
+		"%s must be a list or a template, not %s", q.Key, yamlsrc.Describe(n))
 }
 
 func identValue(file string, n *yaml.Node, key string) (string, error) {
-	s, err := requiredString(file, n, key, "give a variable name")
+	s, err := yamlsrc.RequiredString(file, n, key, "give a variable name")
 	if err != nil {
 		return "", err
 	}
 	if !identRE.MatchString(s) {
-		return "", errAt(file, n, "use letters, digits and _ (templates read it as .name)", "%s %q is not a valid variable name", key, s)
+		return "", yamlsrc.ErrAt(file, n, "use letters, digits and _ (templates read it as .name)", "%s %q is not a valid variable name", key, s)
 	}
 	return s, nil
 }
@@ -515,11 +516,11 @@ func identValue(file string, n *yaml.Node, key string) (string, error) {
 var loopControlKeys = []string{"loop_var", "label"}
 
 func loopControl(file string, n *yaml.Node, t *Task) error {
-	n = deref(n)
+	n = yamlsrc.Deref(n)
 	if n.Kind != yaml.MappingNode {
-		return errAt(file, n, "write loop_control: {loop_var: name}", "loop_control must be a mapping, not a %s", kindName(n))
+		return yamlsrc.ErrAt(file, n, "write loop_control: {loop_var: name}", "loop_control must be a mapping, not a %s", yamlsrc.KindName(n))
 	}
-	ps, err := pairs(file, n)
+	ps, err := yamlsrc.Pairs(file, n)
 	if err != nil {
 		return err
 	}
@@ -530,11 +531,11 @@ func loopControl(file string, n *yaml.Node, t *Task) error {
 				return err
 			}
 		case "label":
-			if t.LoopLabel, err = scalarString(file, q.V, "label"); err != nil {
+			if t.LoopLabel, err = yamlsrc.String(file, q.V, "label"); err != nil {
 				return err
 			}
 		default:
-			return errAt(file, q.K, didYouMean(q.Key, loopControlKeys)+"loop_control keys: "+strings.Join(loopControlKeys, ", "),
+			return yamlsrc.ErrAt(file, q.K, yamlsrc.DidYouMean(q.Key, loopControlKeys)+"loop_control keys: "+strings.Join(loopControlKeys, ", "),
 				"unknown loop_control key %q", q.Key)
 		}
 	}
@@ -542,7 +543,7 @@ func loopControl(file string, n *yaml.Node, t *Task) error {
 }
 
 func loopVarOf(file string, n *yaml.Node) (string, error) {
-	ps, err := pairs(file, n)
+	ps, err := yamlsrc.Pairs(file, n)
 	if err != nil {
 		return "", err
 	}
@@ -553,57 +554,57 @@ func loopVarOf(file string, n *yaml.Node) (string, error) {
 }
 
 // moduleArgs decodes the module's value and args: into t.Args / t.ArgPos.
-func (p *parser) moduleArgs(file string, t *Task, m pair, args *pair) error {
+func (p *parser) moduleArgs(file string, t *Task, m yamlsrc.Pair, args *yamlsrc.Pair) error {
 	t.Args = map[string]any{}
-	t.ArgPos = map[string]Pos{}
-	v := deref(m.V)
+	t.ArgPos = map[string]yamlsrc.Pos{}
+	v := yamlsrc.Deref(m.V)
 	switch {
-	case isNull(v):
+	case yamlsrc.IsNull(v):
 	case v.Kind == yaml.MappingNode:
-		ps, err := pairs(file, v)
+		ps, err := yamlsrc.Pairs(file, v)
 		if err != nil {
 			return err
 		}
 		for _, q := range ps {
-			val, err := DecodeValue(file, q.V)
+			val, err := yamlsrc.DecodeValue(file, q.V)
 			if err != nil {
 				return err
 			}
 			t.Args[q.Key] = val
-			t.ArgPos[q.Key] = PosOf(file, q.K)
+			t.ArgPos[q.Key] = yamlsrc.PosOf(file, q.K)
 		}
 	case v.Kind == yaml.ScalarNode:
 		t.Args["_raw"] = v.Value
-		t.ArgPos["_raw"] = PosOf(file, v)
+		t.ArgPos["_raw"] = yamlsrc.PosOf(file, v)
 	default:
-		return errAt(file, m.V, "give the arguments as a mapping (`key: value` lines indented under the module) or a string",
-			"arguments of %s must be a mapping or a string, not a %s", m.Key, kindName(v))
+		return yamlsrc.ErrAt(file, m.V, "give the arguments as a mapping (`key: value` lines indented under the module) or a string",
+			"arguments of %s must be a mapping or a string, not a %s", m.Key, yamlsrc.KindName(v))
 	}
 	if args == nil {
 		return nil
 	}
-	a := deref(args.V)
-	if isNull(a) {
+	a := yamlsrc.Deref(args.V)
+	if yamlsrc.IsNull(a) {
 		return nil
 	}
 	if a.Kind != yaml.MappingNode {
-		return errAt(file, args.V, "write args: as a mapping of argument names to values", "args must be a mapping, not a %s", kindName(a))
+		return yamlsrc.ErrAt(file, args.V, "write args: as a mapping of argument names to values", "args must be a mapping, not a %s", yamlsrc.KindName(a))
 	}
-	ps, err := pairs(file, a)
+	ps, err := yamlsrc.Pairs(file, a)
 	if err != nil {
 		return err
 	}
 	for _, q := range ps {
 		if prev, dup := t.ArgPos[q.Key]; dup {
-			return errAt(file, q.K, "give the argument once, either with the module or under args:",
+			return yamlsrc.ErrAt(file, q.K, "give the argument once, either with the module or under args:",
 				"argument %q is given twice (first at line %d)", q.Key, prev.Line)
 		}
-		val, err := DecodeValue(file, q.V)
+		val, err := yamlsrc.DecodeValue(file, q.V)
 		if err != nil {
 			return err
 		}
 		t.Args[q.Key] = val
-		t.ArgPos[q.Key] = PosOf(file, q.K)
+		t.ArgPos[q.Key] = yamlsrc.PosOf(file, q.K)
 	}
 	return nil
 }
@@ -616,11 +617,11 @@ var includeKeys = map[string]bool{
 }
 
 // includeTasks expands include_tasks/import_tasks into a block task.
-func (p *parser) includeTasks(tc *taskCtx, t *Task, ps []pair, inc *pair) (*Task, error) {
+func (p *parser) includeTasks(tc *taskCtx, t *Task, ps []yamlsrc.Pair, inc *yamlsrc.Pair) (*Task, error) {
 	file := tc.file
 	for _, q := range ps {
 		if q.Key == "loop" || q.Key == "with_items" {
-			return nil, errAt(file, q.K, "put the loop on the tasks in the included file, or repeat the include for each value",
+			return nil, yamlsrc.ErrAt(file, q.K, "put the loop on the tasks in the included file, or repeat the include for each value",
 				"loop on %s is not supported yet", inc.Key)
 		}
 		if !includeKeys[q.Key] {
@@ -629,7 +630,7 @@ func (p *parser) includeTasks(tc *taskCtx, t *Task, ps []pair, inc *pair) (*Task
 				keys = append(keys, k)
 			}
 			sort.Strings(keys)
-			return nil, errAt(file, q.K, "an include takes only: "+strings.Join(keys, ", "),
+			return nil, yamlsrc.ErrAt(file, q.K, "an include takes only: "+strings.Join(keys, ", "),
 				"%s is not allowed on %s", q.Key, inc.Key)
 		}
 	}
@@ -638,7 +639,7 @@ func (p *parser) includeTasks(tc *taskCtx, t *Task, ps []pair, inc *pair) (*Task
 		return nil, err
 	}
 	if strings.Contains(name, "{{") {
-		return nil, errAt(file, at, "name the file literally; to choose at run time, include each file with its own `when:`",
+		return nil, yamlsrc.ErrAt(file, at, "name the file literally; to choose at run time, include each file with its own `when:`",
 			"dynamic include not supported: %s", name)
 	}
 	data, pl, err := p.read(name, tc.base, tc.src)
@@ -647,7 +648,7 @@ func (p *parser) includeTasks(tc *taskCtx, t *Task, ps []pair, inc *pair) (*Task
 		if tc.role != nil {
 			where = "the role's tasks/ directory"
 		}
-		return nil, errAt(file, at, "include paths are relative to "+where, "cannot find %s file %q: %v", inc.Key, name, err)
+		return nil, yamlsrc.ErrAt(file, at, "include paths are relative to "+where, "cannot find %s file %q: %v", inc.Key, name, err)
 	}
 	if err := p.push(pl.display, at, file); err != nil {
 		return nil, err
@@ -669,21 +670,21 @@ func (p *parser) includeTasks(tc *taskCtx, t *Task, ps []pair, inc *pair) (*Task
 
 // includeFile returns the file an include names: `include_tasks: FILE`,
 // `include_tasks: {file: FILE}`, or `include_tasks:` with `args: {file: FILE}`.
-func includeFile(file string, inc, args *pair) (string, *yaml.Node, error) {
-	v := deref(inc.V)
-	if isNull(v) && args != nil && deref(args.V).Kind == yaml.MappingNode {
-		v = deref(args.V)
+func includeFile(file string, inc, args *yamlsrc.Pair) (string, *yaml.Node, error) {
+	v := yamlsrc.Deref(inc.V)
+	if yamlsrc.IsNull(v) && args != nil && yamlsrc.Deref(args.V).Kind == yaml.MappingNode {
+		v = yamlsrc.Deref(args.V)
 	} else if args != nil {
-		return "", nil, errAt(file, args.K, "write include_tasks: FILE", "args is not allowed with %s: FILE", inc.Key)
+		return "", nil, yamlsrc.ErrAt(file, args.K, "write include_tasks: FILE", "args is not allowed with %s: FILE", inc.Key)
 	}
 	switch v.Kind {
 	case yaml.ScalarNode:
-		if isNull(v) || strings.TrimSpace(v.Value) == "" {
+		if yamlsrc.IsNull(v) || strings.TrimSpace(v.Value) == "" {
 			break
 		}
 		return v.Value, v, nil
 	case yaml.MappingNode:
-		ps, err := pairs(file, v)
+		ps, err := yamlsrc.Pairs(file, v)
 		if err != nil {
 			return "", nil, err
 		}
@@ -691,10 +692,10 @@ func includeFile(file string, inc, args *pair) (string, *yaml.Node, error) {
 		var at *yaml.Node
 		for _, q := range ps {
 			if q.Key != "file" {
-				return "", nil, errAt(file, q.K, "write "+inc.Key+": {file: FILE}; put when/tags/vars on the task itself",
+				return "", nil, yamlsrc.ErrAt(file, q.K, "write "+inc.Key+": {file: FILE}; put when/tags/vars on the task itself",
 					"unknown %s key %q", inc.Key, q.Key)
 			}
-			if name, err = requiredString(file, q.V, "file", "name the task file"); err != nil {
+			if name, err = yamlsrc.RequiredString(file, q.V, "file", "name the task file"); err != nil {
 				return "", nil, err
 			}
 			at = q.V
@@ -703,5 +704,5 @@ func includeFile(file string, inc, args *pair) (string, *yaml.Node, error) {
 			return name, at, nil
 		}
 	}
-	return "", nil, errAt(file, inc.V, "name the task file: "+inc.Key+": install.yaml", "%s needs a file name", inc.Key)
+	return "", nil, yamlsrc.ErrAt(file, inc.V, "name the task file: "+inc.Key+": install.yaml", "%s needs a file name", inc.Key)
 }

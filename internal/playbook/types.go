@@ -3,44 +3,10 @@
 package playbook
 
 import (
-	"fmt"
 	"time"
+
+	"github.com/pgplay/pgplay/internal/yamlsrc"
 )
-
-// Pos is a position in a source file.
-type Pos struct {
-	File string
-	Line int
-	Col  int
-}
-
-// String formats a position as file:line:col, or as File alone when it
-// has no line (input from the command line, e.g. `pgplay exec -a`).
-func (p Pos) String() string {
-	if p.File == "" {
-		return "<input>"
-	}
-	if p.Line == 0 {
-		return p.File
-	}
-	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col)
-}
-
-// Error is a parse or validation error at a position, with a hint saying
-// what to do.
-type Error struct {
-	Pos  Pos
-	Msg  string
-	Hint string
-}
-
-func (e *Error) Error() string {
-	s := e.Pos.String() + ": " + e.Msg
-	if e.Hint != "" {
-		s += "\n  hint: " + e.Hint
-	}
-	return s
-}
 
 // Playbook is a parsed playbook file.
 type Playbook struct {
@@ -50,7 +16,7 @@ type Playbook struct {
 
 // Play is one play of a playbook.
 type Play struct {
-	Pos            Pos
+	Pos            yamlsrc.Pos
 	Name           string
 	Hosts          string // host pattern
 	Become         *bool
@@ -73,7 +39,7 @@ type Play struct {
 
 // RoleRef is a role as used by a play (or by `pgplay role NAME`).
 type RoleRef struct {
-	Pos    Pos
+	Pos    yamlsrc.Pos
 	Name   string
 	Params map[string]any // role params (vars given with the role)
 	When   []string
@@ -111,14 +77,14 @@ type Role struct {
 
 // Task is one task, handler, or block.
 type Task struct {
-	Pos  Pos
+	Pos  yamlsrc.Pos
 	Name string // as written (may hold templates); "" if none
 
 	// Module and Args: the module name and its raw arguments. A free-form
 	// string (`command: ls -l`) is given as Args{"_raw": "ls -l"}.
 	Module string
 	Args   map[string]any
-	ArgPos map[string]Pos // where each argument was written
+	ArgPos map[string]yamlsrc.Pos // where each argument was written
 
 	When         []string // all must hold
 	Loop         any      // list, or a string template rendering to a list
@@ -160,7 +126,7 @@ type Task struct {
 
 	// KeyPos records where each keyword and the module key were written
 	// (e.g. KeyPos["when"], KeyPos["notify"], KeyPos["command"]).
-	KeyPos map[string]Pos
+	KeyPos map[string]yamlsrc.Pos
 	// LoopLabel is loop_control.label as written ("" = show the item).
 	LoopLabel string
 	// Included is, for a block made from include_tasks/import_tasks, the

@@ -7,6 +7,7 @@ import (
 
 	"github.com/pgplay/pgplay/internal/playbook"
 	"github.com/pgplay/pgplay/internal/tmpl"
+	"github.com/pgplay/pgplay/internal/yamlsrc"
 	"github.com/pgplay/pgplay/modules"
 )
 
@@ -109,19 +110,19 @@ func (r *Runner) checkTemplates(pb *playbook.Playbook) error {
 		sort.Strings(out)
 		return out
 	}
-	report := func(pos playbook.Pos, what string, names []string) error {
+	report := func(pos yamlsrc.Pos, what string, names []string) error {
 		var names2 []string
 		for n := range known {
 			names2 = append(names2, n)
 		}
 		hint := "define it in the inventory, the play's vars, a role's defaults or with -e"
-		if s := closest(names[0], names2); s != "" {
-			hint = fmt.Sprintf("did you mean .%s? ", s) + hint
+		if s := yamlsrc.Suggest(names[0], names2); len(s) > 0 {
+			hint = fmt.Sprintf("did you mean .%s? ", s[0]) + hint
 		}
 		if f := tmpl.FactHint(names[0]); f != "" {
 			hint = f
 		}
-		return &playbook.Error{Pos: pos, Msg: fmt.Sprintf("%s uses undefined variable %q (it is defined nowhere: not in the inventory, plays, roles, vars files, registered results or -e)", what, names[0]), Hint: hint}
+		return &yamlsrc.Error{Pos: pos, Msg: fmt.Sprintf("%s uses undefined variable %q (it is defined nowhere: not in the inventory, plays, roles, vars files, registered results or -e)", what, names[0]), Hint: hint}
 	}
 	var walk func(ts []*playbook.Task, role *playbook.RoleRef) error
 	walk = func(ts []*playbook.Task, role *playbook.RoleRef) error {
@@ -200,7 +201,7 @@ func (r *Runner) checkTemplates(pb *playbook.Playbook) error {
 // checkTemplateFile parses the template file a task names in its argument
 // arg, when that is static.
 func (r *Runner) checkTemplateFile(t *playbook.Task, arg string, role *playbook.RoleRef, known map[string]bool,
-	unknown func([]string) []string, report func(playbook.Pos, string, []string) error) error {
+	unknown func([]string) []string, report func(yamlsrc.Pos, string, []string) error) error {
 	src, ok := t.Args[arg].(string)
 	if !ok || strings.Contains(src, "{{") {
 		return nil
@@ -212,26 +213,14 @@ func (r *Runner) checkTemplateFile(t *playbook.Task, arg string, role *playbook.
 	find := (&playRun{r: r}).finder(&taskCtx{t: t, in: inherit{role: role}})
 	data, where, err := find("templates", src)
 	if err != nil {
-		return &playbook.Error{Pos: pos, Msg: fmt.Sprintf("task %q: %v", taskName(t), err),
+		return &yamlsrc.Error{Pos: pos, Msg: fmt.Sprintf("task %q: %v", taskName(t), err),
 			Hint: "put the file under templates/ (templates/ROLE/ for a role) next to the playbook or in the working directory"}
 	}
 	if problem, hint := r.eng.Check(string(data), false); problem != "" {
-		return &playbook.Error{Pos: pos, Msg: fmt.Sprintf("template %s: %s", where, problem), Hint: hint}
+		return &yamlsrc.Error{Pos: pos, Msg: fmt.Sprintf("template %s: %s", where, problem), Hint: hint}
 	}
 	if u := unknown(r.eng.Refs(string(data), false)); len(u) > 0 {
 		return report(pos, fmt.Sprintf("template %s (task %q)", where, taskName(t)), u)
 	}
 	return nil
-}
-
-// closest returns the known name nearest to n (edit distance <= 2), or "".
-func closest(n string, names []string) string {
-	best, bd := "", 3
-	sort.Strings(names)
-	for _, c := range names {
-		if d := tmpl.Distance(n, c); d < bd {
-			best, bd = c, d
-		}
-	}
-	return best
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/pgplay/pgplay/internal/report"
 	"github.com/pgplay/pgplay/internal/tmpl"
 	"github.com/pgplay/pgplay/internal/transport"
+	"github.com/pgplay/pgplay/internal/yamlsrc"
 )
 
 // Options configure a run.
@@ -194,11 +195,11 @@ func (r *Runner) Prepare(pb *playbook.Playbook) error {
 		// playbook.Load has them already; `pgplay role NAME` builds one).
 		p.Roles = playbook.ExpandRoles(p.Roles)
 		if _, err := inv.Select(p.Hosts); err != nil {
-			return &playbook.Error{Pos: p.Pos, Msg: fmt.Sprintf("play %q: hosts: %v", playName(p), err), Hint: "use a host or group defined in the inventory, or `all`"}
+			return &yamlsrc.Error{Pos: p.Pos, Msg: fmt.Sprintf("play %q: hosts: %v", playName(p), err), Hint: "use a host or group defined in the inventory, or `all`"}
 		}
 		for _, b := range p.Serial {
 			if _, err := batchSize(b, 1); err != nil {
-				return &playbook.Error{Pos: p.Pos, Msg: fmt.Sprintf("play %q: serial: %v", playName(p), err), Hint: "serial takes a count like 2 or a percentage like \"30%\""}
+				return &yamlsrc.Error{Pos: p.Pos, Msg: fmt.Sprintf("play %q: serial: %v", playName(p), err), Hint: "serial takes a count like 2 or a percentage like \"30%\""}
 			}
 		}
 		if err := r.checkTasks(p); err != nil {

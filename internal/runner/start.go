@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/pgplay/pgplay/internal/playbook"
+	"github.com/pgplay/pgplay/internal/yamlsrc"
 )
 
 // StepAnswer is the answer to --step's question before a task.
@@ -75,9 +76,7 @@ func (r *Runner) checkStartAt(pb *playbook.Playbook) error {
 		return nil
 	}
 	hint := "give a task's name as --list-tasks shows it (ROLE : NAME for a role's task; * and ? match any text)"
-	if s := playbook.Suggest(pattern, names); len(s) > 0 {
-		hint = fmt.Sprintf("did you mean %q? %s", s[0], hint)
-	}
+	hint = yamlsrc.DidYouMean(pattern, names) + hint
 	return fmt.Errorf("--start-at-task %q: no task of %s is named so\n  hint: %s", pattern, pb.File, hint)
 }
 

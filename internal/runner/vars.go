@@ -12,6 +12,7 @@ import (
 	"github.com/pgplay/pgplay/internal/playbook"
 	"github.com/pgplay/pgplay/internal/report"
 	"github.com/pgplay/pgplay/internal/transport"
+	"github.com/pgplay/pgplay/internal/yamlsrc"
 	"github.com/pgplay/pgplay/modules"
 )
 
@@ -364,7 +365,7 @@ func (r *Runner) checkTasks(p *playbook.Play) error {
 func checkArgs(t *playbook.Task) error {
 	spec, ok := modules.Lookup(t.Module)
 	if !ok {
-		return &playbook.Error{Pos: t.Pos, Msg: fmt.Sprintf("unknown module %q", t.Module), Hint: "`pgplay doc` lists the modules"}
+		return &yamlsrc.Error{Pos: t.Pos, Msg: fmt.Sprintf("unknown module %q", t.Module), Hint: "`pgplay doc` lists the modules"}
 	}
 	_, playAction := modules.Ability[modules.PlayAction](t.Module)
 	if hasTemplate(map[string]any(t.Args)) && !playAction {
@@ -384,7 +385,7 @@ func checkArgs(t *playbook.Task) error {
 }
 
 func keyCheck(spec modules.Spec, t *playbook.Task, args map[string]any, partial bool) error {
-	pos := func(k string) playbook.Pos {
+	pos := func(k string) yamlsrc.Pos {
 		if p, ok := t.ArgPos[k]; ok {
 			return p
 		}
@@ -406,7 +407,7 @@ func keyCheck(spec modules.Spec, t *playbook.Task, args map[string]any, partial 
 		}
 		for k := range t.Args {
 			if k != "_raw" && !valid[k] {
-				return &playbook.Error{Pos: pos(k), Msg: fmt.Sprintf("task %q: unknown argument %q for module %q", taskName(t), k, t.Module),
+				return &yamlsrc.Error{Pos: pos(k), Msg: fmt.Sprintf("task %q: unknown argument %q for module %q", taskName(t), k, t.Module),
 					Hint: "valid arguments: " + strings.Join(names, ", ") + " (see `pgplay doc " + t.Module + "`)"}
 			}
 		}
@@ -428,7 +429,7 @@ func keyCheck(spec modules.Spec, t *playbook.Task, args map[string]any, partial 
 				hint = ae.Hint + "; " + hint
 			}
 		}
-		return &playbook.Error{Pos: p, Msg: fmt.Sprintf("task %q: module %q: %s", taskName(t), t.Module, msg), Hint: hint}
+		return &yamlsrc.Error{Pos: p, Msg: fmt.Sprintf("task %q: module %q: %s", taskName(t), t.Module, msg), Hint: hint}
 	}
 	return nil
 }

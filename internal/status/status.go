@@ -7,12 +7,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/pgplay/pgplay/internal/inventory"
+	"github.com/pgplay/pgplay/internal/tmpl"
 	"github.com/pgplay/pgplay/internal/transport"
 )
 
@@ -122,26 +124,106 @@ type Options struct {
 	BarmanGroup string // backup hosts (default "barman")
 	Limit       string // optional host pattern
 	Configure   func(*transport.Config)
+	// Defaults are the cluster role's defaults (roles/cluster/defaults:
+	// pg_version, pg_cluster, pg_bin_dir, pg_conf_dir, pg_socket_dir,
+	// pg_port, pgplay_state_dir, pgplay_run_dir, barman_user), under each
+	// host's inventory variables, as a playbook run sees them. Templates
+	// among them are rendered per host.
+	Defaults map[string]any
 }
 
-// nodeScript prints the facts of one node; argv: $1 pg version, $2 VIP,
-// $3 the SQL, $4 the cluster name. The files under /run/pgplay and
-// /var/lib/pgplay are written by the keepalived role's scripts.
-const nodeScript = `v="$1"; vip="$2"
+// nodeScript prints the facts of one node; argv: $1 pg_bin_dir, $2 VIP,
+// $3 the SQL, $4 pg_conf_dir, $5 pg_socket_dir, $6 pg_port,
+// $7 pgplay_state_dir, $8 pgplay_run_dir (nodeCmd). The files under the
+// last two are written by the keepalived role's scripts.
+const nodeScript = `bin="$1"; vip="$2"; state="$7"; run="$8"
 echo "@vip"; if [ -n "$vip" ] && ip -4 -o addr show 2>/dev/null | grep -q " $vip/"; then echo yes; else echo no; fi
 echo "@keepalived"; systemctl is-active keepalived 2>/dev/null || true
-echo "@vrrp"; cat /run/pgplay/vrrp_state 2>/dev/null || true
-echo "@check"; cat /run/pgplay/check/verdict 2>/dev/null || true
-echo "@fence"; cat /var/lib/pgplay/fence 2>/dev/null || true
-echo "@fencereason"; cat /var/lib/pgplay/fence.reason 2>/dev/null || true
-echo "@promoterefused"; cat /run/pgplay/promote.refused 2>/dev/null || true
-echo "@maintenance"; cat /var/lib/pgplay/maintenance.on 2>/dev/null || true
-echo "@sync"; cat /run/pgplay/sync 2>/dev/null || true
-echo "@startconf"; grep -v '^[[:space:]]*#' /etc/postgresql/"$v"/"$4"/start.conf 2>/dev/null || true
+echo "@vrrp"; cat "$run"/vrrp_state 2>/dev/null || true
+echo "@check"; cat "$run"/check/verdict 2>/dev/null || true
+echo "@fence"; cat "$state"/fence 2>/dev/null || true
+echo "@fencereason"; cat "$state"/fence.reason 2>/dev/null || true
+echo "@promoterefused"; cat "$run"/promote.refused 2>/dev/null || true
+echo "@maintenance"; cat "$state"/maintenance.on 2>/dev/null || true
+echo "@sync"; cat "$run"/sync 2>/dev/null || true
+echo "@startconf"; grep -v '^[[:space:]]*#' "$4"/start.conf 2>/dev/null || true
 echo "@pg"
 runuser -u postgres -- env PGCONNECT_TIMEOUT=3 PGOPTIONS='-c statement_timeout=5000' \
-  /usr/lib/postgresql/"$v"/bin/psql -XAtq -h /var/run/postgresql -d postgres -c "$3" 2>&1 || echo "@pgfail"
+  "$bin"/psql -XAtq -h "$5" -p "$6" -d postgres -c "$3" 2>&1 || echo "@pgfail"
 `
+
+// nodeVarNames are the variables nodeCmd reads, in nodeScript's argv order
+// (the VIP and the SQL in between).
+var nodeVarNames = []string{"pg_bin_dir", "pg_conf_dir", "pg_socket_dir", "pg_port", "pgplay_state_dir", "pgplay_run_dir"}
+
+// nodeCmd is the command status runs on host h: nodeScript with the
+// cluster role's paths and port as the host's variables give them.
+func nodeCmd(h *inventory.Host, defaults map[string]any, vip string) (transport.Cmd, error) {
+	vals, err := hostValues(h, defaults, nodeVarNames...)
+	if err != nil {
+		return transport.Cmd{}, err
+	}
+	argv := []string{"/bin/sh", "-c", nodeScript, "sh", vals[0], vip, nodeSQL}
+	argv = append(argv, vals[1:]...)
+	return transport.Cmd{Argv: argv, Dir: "/"}, nil
+}
+
+// hostValues returns the values of names for host h: its inventory
+// variables over defaults, templates rendered (with the variables they
+// refer to) as a task on the host would see them.
+func hostValues(h *inventory.Host, defaults map[string]any, names ...string) ([]string, error) {
+	vars := make(map[string]any, len(defaults)+len(h.Vars)+2)
+	maps.Copy(vars, defaults)
+	maps.Copy(vars, h.Vars)
+	vars["inventory_hostname"] = h.Name
+	r := &resolver{eng: tmpl.New(), vars: vars, host: h.Name, busy: map[string]bool{}}
+	out := make([]string, len(names))
+	for i, n := range names {
+		v, err := r.value(n)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = fmt.Sprint(v)
+	}
+	return out, nil
+}
+
+// resolver renders template variables on demand, those they read first.
+type resolver struct {
+	eng  *tmpl.Engine
+	vars map[string]any
+	host string
+	busy map[string]bool // being rendered: a loop is an error
+}
+
+func (r *resolver) value(name string) (any, error) {
+	v, ok := r.vars[name]
+	if !ok {
+		return nil, fmt.Errorf("host %s: variable %s is not set (the cluster role's defaults set it; give it in the inventory)", r.host, name)
+	}
+	s, isStr := v.(string)
+	if !isStr || !strings.Contains(s, "{{") {
+		return v, nil
+	}
+	if r.busy[name] {
+		return nil, fmt.Errorf("host %s: variable %s refers to itself", r.host, name)
+	}
+	r.busy[name] = true
+	defer delete(r.busy, name)
+	for _, ref := range r.eng.Refs(s, false) {
+		if _, ok := r.vars[ref]; ok {
+			if _, err := r.value(ref); err != nil {
+				return nil, err
+			}
+		}
+	}
+	out, err := r.eng.RenderValue("host "+r.host+" variable "+name, s, r.vars)
+	if err != nil {
+		return nil, err
+	}
+	r.vars[name] = out
+	return out, nil
+}
 
 // nodeSQL returns one JSON row describing the node, whichever its role.
 const nodeSQL = `select json_build_object(
@@ -272,14 +354,12 @@ func askNode(ctx context.Context, pool *transport.Pool, h *inventory.Host, vip s
 		n.Error = err.Error()
 		return n
 	}
-	ver, cluster := "15", "main"
-	if v, ok := h.Vars["pg_version"]; ok {
-		ver = fmt.Sprint(v)
+	cmd, err := nodeCmd(h, opt.Defaults, vip)
+	if err != nil {
+		n.Error = err.Error()
+		return n
 	}
-	if v, ok := h.Vars["pg_cluster"]; ok {
-		cluster = fmt.Sprint(v)
-	}
-	res, err := t.Query(ctx, transport.Cmd{Argv: []string{"/bin/sh", "-c", nodeScript, "sh", ver, vip, nodeSQL, cluster}, Dir: "/"})
+	res, err := t.Query(ctx, cmd)
 	if err != nil {
 		n.Error = err.Error()
 		return n
@@ -430,9 +510,14 @@ func askBarman(ctx context.Context, pool *transport.Pool, h *inventory.Host, opt
 		b.Error = err.Error()
 		return b
 	}
-	const script = `echo "@list"; runuser -u barman -- barman list-backups all 2>&1
-echo "@check"; runuser -u barman -- barman check all --nagios 2>&1; true`
-	res, err := t.Query(ctx, transport.Cmd{Argv: []string{"/bin/sh", "-c", script}})
+	user, err := hostValues(h, opt.Defaults, "barman_user")
+	if err != nil {
+		b.Error = err.Error()
+		return b
+	}
+	const script = `echo "@list"; runuser -u "$1" -- barman list-backups all 2>&1
+echo "@check"; runuser -u "$1" -- barman check all --nagios 2>&1; true`
+	res, err := t.Query(ctx, transport.Cmd{Argv: []string{"/bin/sh", "-c", script, "sh", user[0]}})
 	if err != nil {
 		b.Error = err.Error()
 		return b

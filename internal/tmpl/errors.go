@@ -3,10 +3,14 @@ package tmpl
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"text/template"
+
+	"github.com/pgplay/pgplay/internal/yamlsrc"
 )
 
 // Error is a template or condition that could not be parsed or executed,
@@ -116,8 +120,8 @@ func execMessage(te *Error, node, goMsg string, cond bool, vars map[string]any) 
 		}
 		if parent == "." {
 			te.Msg = fmt.Sprintf("undefined variable %q", key)
-			if near := nearest(key, vars); near != "" {
-				te.Hint = fmt.Sprintf("did you mean .%s? Otherwise ", near)
+			if near := yamlsrc.Suggest(key, slices.Collect(maps.Keys(vars))); len(near) > 0 {
+				te.Hint = fmt.Sprintf("did you mean .%s? Otherwise ", near[0])
 			}
 			if cond {
 				te.Hint += fmt.Sprintf(`define it in the inventory, play vars or -e, or guard with: and (hasKey . %q) .%s`, key, key)
@@ -433,54 +437,4 @@ func describe(v any) string {
 	default:
 		return fmt.Sprintf("a %T", v)
 	}
-}
-
-// nearest returns the variable name closest to key (a likely misspelling),
-// or "".
-func nearest(key string, vars map[string]any) string {
-	best, bestD := "", 3
-	if len(key) <= 3 {
-		bestD = 2
-	}
-	for k := range vars {
-		if strings.EqualFold(k, key) {
-			return k
-		}
-		if d := Distance(k, key); d < bestD || d == bestD && k < best {
-			best, bestD = k, d
-		}
-	}
-	if bestD >= 3 || len(key) <= 3 && bestD >= 2 {
-		return ""
-	}
-	return best
-}
-
-// Distance is the edit distance between a and b, in characters: the
-// Levenshtein distance with a swap of two neighbours counting as one edit
-// (optimal string alignment), so "pgsql" and "pgslq" are 1 apart.
-func Distance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev2 := make([]int, len(rb)+1)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			d := min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
-				d = min(d, prev2[j-2]+1) // transposition
-			}
-			cur[j] = d
-		}
-		prev2, prev, cur = prev, cur, prev2
-	}
-	return prev[len(rb)]
 }

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/pkg/sftp"
+
+	"github.com/pgplay/pgplay/internal/atomicfile"
 )
 
 // fileSystem is the handful of primitive file operations the Target file
@@ -549,7 +551,9 @@ func (osFS) chmod(p string, perm uint32) error {
 
 func (osFS) chown(p string, uid, gid int) error { return os.Chown(p, uid, gid) }
 
-func (osFS) rename(from, to string) error { return os.Rename(from, to) }
+// rename also fsyncs the directory, as every controller-side atomic write
+// does (atomicfile.Rename).
+func (osFS) rename(from, to string) error { return atomicfile.Rename(from, to) }
 
 func (osFS) mkdir(p string) error { return os.Mkdir(p, 0o700) }
 
