@@ -30,7 +30,14 @@ node1..nodeN (PostgreSQL 15, repmgr, keepalived) and backup1 (barman).
 
 The first 'up' builds the shared rootfs with debootstrap (about 2 minutes,
 cached in /var/cache/pgplay-lab/rootfs). Needs root, systemd-nspawn
-(systemd-container), debootstrap, iproute2 and overlayfs.`,
+(systemd-container), debootstrap, iproute2 and overlayfs.
+
+'up --image stock' runs the hosts as stock Debian 12 servers instead: login
+user admin with passwordless sudo (root login disabled), none of the
+database packages; site.yaml installs them with apt from a local repository
+the lab serves read-only at /srv/pgplay-apt (built once from this machine's
+Debian mirror, cached in /var/cache/pgplay-lab/apt-stock next to the
+image's rootfs-stock).`,
 	}
 	cmd.PersistentFlags().StringVar(&stateDir, "state-dir", lab.DefaultStateDir,
 		"directory for inventory.yaml, ssh_config, id_ed25519 and known_hosts")
@@ -75,6 +82,8 @@ func newLabUpCmd(stateDir *string) *cobra.Command {
 	f.BoolVar(&opts.Barman, "barman", true, "add the barman host backup1")
 	f.StringVar(&subnet, "subnet", lab.DefaultSubnet, "lab network (IPv4 CIDR); must not be routed on this machine")
 	f.StringVar(&vip, "vip", "", "virtual IP for keepalived (default: the subnet's .100)")
+	f.StringVar(&opts.Image, "image", lab.ImageDefault, "what the hosts run: default (PostgreSQL, repmgr, keepalived, barman preinstalled; root login) "+
+		"or stock (a stock Debian 12 server: login user admin with sudo, no database packages, apt from a local repository)")
 	f.BoolVar(&opts.RebuildRootfs, "rebuild-rootfs", false, "build the cached Debian rootfs again")
 	f.DurationVar(&opts.BootTimeout, "boot-timeout", opts.BootTimeout, "how long to wait for the hosts to answer SSH and finish booting")
 	return cmd

@@ -54,10 +54,13 @@ const nspawnRunDir = "/run/systemd/nspawn"
 type hostFiles struct {
 	HostKey    keyPair
 	Authorized string
+	// User is the login user whose authorized_keys get Authorized.
+	User string
 }
 
 // populate writes the host's identity into its root: hostname, hosts,
-// machine-id, sshd host key, root's authorized_keys.
+// machine-id, sshd host key, the login user's authorized_keys, and the apt
+// source of the local repository when the host has one.
 func populate(p Plan, h *hostRecord, f hostFiles) error {
 	id := make([]byte, 16)
 	if _, err := rand.Read(id); err != nil {
@@ -73,22 +76,67 @@ func populate(p Plan, h *hostRecord, f hostFiles) error {
 		{"etc/machine-id", hex.EncodeToString(id) + "\n", 0o444},
 		{"etc/ssh/ssh_host_ed25519_key", f.HostKey.Private, 0o600},
 		{"etc/ssh/ssh_host_ed25519_key.pub", f.HostKey.Public, 0o644},
-		{"root/.ssh/authorized_keys", f.Authorized, 0o600},
 	}
-	if err := os.MkdirAll(filepath.Join(h.Root, "root/.ssh"), 0o700); err != nil {
-		return fmt.Errorf("files of %s: %w", h.Name, err)
+	if h.Repo != "" {
+		files = append(files, struct {
+			path    string
+			content string
+			mode    os.FileMode
+		}{"etc/apt/sources.list.d/pgplay-local.sources", localSources(), 0o644})
 	}
 	for _, fl := range files {
 		if err := writeFile(filepath.Join(h.Root, fl.path), fl.content, fl.mode); err != nil {
 			return fmt.Errorf("files of %s: %w", h.Name, err)
 		}
 	}
+	home, uid, gid, err := homeOf(h.Root, f.User)
+	if err != nil {
+		return fmt.Errorf("files of %s: %w", h.Name, err)
+	}
+	sshDir := filepath.Join(h.Root, home, ".ssh")
+	keys := filepath.Join(sshDir, "authorized_keys")
+	if err := os.MkdirAll(sshDir, 0o700); err != nil {
+		return fmt.Errorf("files of %s: %w", h.Name, err)
+	}
+	if err := writeFile(keys, f.Authorized, 0o600); err != nil {
+		return fmt.Errorf("files of %s: %w", h.Name, err)
+	}
+	for _, p := range []string{sshDir, keys} {
+		if err := os.Lchown(p, uid, gid); err != nil {
+			return fmt.Errorf("files of %s: %w", h.Name, err)
+		}
+	}
 	return nil
+}
+
+// homeOf reads user's home directory, uid and gid from the passwd file of
+// the root directory root.
+func homeOf(root, user string) (string, int, int, error) {
+	if user == "" {
+		user = "root"
+	}
+	data, err := os.ReadFile(filepath.Join(root, "etc/passwd"))
+	if err != nil {
+		return "", 0, 0, fmt.Errorf("the login user %s: %w", user, err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Split(line, ":")
+		if len(f) < 7 || f[0] != user {
+			continue
+		}
+		uid, err1 := strconv.Atoi(f[2])
+		gid, err2 := strconv.Atoi(f[3])
+		if err1 != nil || err2 != nil || !strings.HasPrefix(f[5], "/") {
+			return "", 0, 0, fmt.Errorf("the login user %s: bad passwd line %q", user, line)
+		}
+		return f[5], uid, gid, nil
+	}
+	return "", 0, 0, fmt.Errorf("the login user %s is not in the image's /etc/passwd; rebuild it: pgplay lab up --rebuild-rootfs", user)
 }
 
 // nspawnArgs is the systemd-nspawn command line for a host (LAB.md step 4).
 func nspawnArgs(h *hostRecord) []string {
-	return []string{
+	args := []string{
 		"systemd-nspawn", "--quiet", "--boot",
 		"--directory=" + h.Root,
 		"--machine=" + Prefix + h.Name,
@@ -100,6 +148,10 @@ func nspawnArgs(h *hostRecord) []string {
 		"--network-namespace-path=" + filepath.Join(netnsDir, h.Netns),
 		"--capability=CAP_NET_ADMIN,CAP_NET_RAW,CAP_NET_BROADCAST",
 	}
+	if h.Repo != "" {
+		args = append(args, "--bind-ro="+h.Repo+":"+StockRepoMount)
+	}
+	return args
 }
 
 // launcher moves itself into the host's cgroups, starts systemd-nspawn in

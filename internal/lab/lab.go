@@ -58,6 +58,8 @@ type Options struct {
 	Subnet netip.Prefix
 	// VIP is the virtual IP for keepalived; zero means the subnet's .100.
 	VIP netip.Addr
+	// Image is what the hosts run: ImageDefault ("" too) or ImageStock.
+	Image string
 	// RebuildRootfs builds the rootfs again even when one is cached.
 	RebuildRootfs bool
 	// BootTimeout bounds the wait for all hosts to answer SSH and finish

@@ -3,6 +3,7 @@ package lab
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 )
 
 // Roles of lab hosts.
@@ -62,6 +63,9 @@ func optErr(format string, args ...any) error { return &OptionError{Msg: fmt.Spr
 
 // NewPlan validates opts and lays the lab out.
 func NewPlan(opts Options) (Plan, error) {
+	if _, ok := imageNamed(opts.Image); !ok {
+		return Plan{}, optErr("--image %q: not an image of the lab; use %s", opts.Image, strings.Join(Images, " or "))
+	}
 	if opts.Nodes < 1 || opts.Nodes > MaxNodes {
 		return Plan{}, optErr("--nodes %d: the lab has 1 to %d PostgreSQL nodes", opts.Nodes, MaxNodes)
 	}

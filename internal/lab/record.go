@@ -21,6 +21,11 @@ type record struct {
 	VIP      netip.Addr   `json:"vip"`
 	Bridge   string       `json:"bridge"`
 	Rootfs   string       `json:"rootfs"`
+	// Image is the hosts' image (ImageDefault or ImageStock; "" in
+	// records of older labs means the default).
+	Image string `json:"image,omitempty"`
+	// User is the login user of the hosts ("" means root).
+	User string `json:"user,omitempty"`
 	// Files are the state files `up` wrote.
 	Files []string     `json:"files"`
 	Hosts []hostRecord `json:"hosts"`
@@ -41,6 +46,9 @@ type hostRecord struct {
 	// started for the host (start time guards against PID reuse).
 	NspawnPID   int    `json:"nspawn_pid"`
 	NspawnStart uint64 `json:"nspawn_start"`
+	// Repo is the local apt repository bound read-only into the host at
+	// StockRepoMount ("" when none).
+	Repo string `json:"apt_repo,omitempty"`
 	// Locks are nspawn's lock files for the root directory.
 	Locks []string `json:"locks,omitempty"`
 }
@@ -77,6 +85,25 @@ func (l *Lab) saveRecord(r *record) error {
 
 // matches reports whether the record describes the lab opts and plan ask for.
 func (r *record) matches(opts Options, p Plan) bool {
-	return r.StateDir == opts.StateDir && r.Nodes == opts.Nodes && r.Barman == opts.Barman &&
+	return r.StateDir == opts.StateDir && r.Nodes == opts.Nodes && r.Barman == opts.Barman && r.image() == imageName(opts.Image) &&
 		r.Subnet == p.Subnet && r.VIP == p.VIP && len(r.Hosts) == len(p.Hosts)
+}
+
+// image is the record's image name.
+func (r *record) image() string { return imageName(r.Image) }
+
+// user is the hosts' login user.
+func (r *record) user() string {
+	if r.User == "" {
+		return "root"
+	}
+	return r.User
+}
+
+// imageName is the canonical name of an Options.Image value.
+func imageName(s string) string {
+	if s == "" {
+		return ImageDefault
+	}
+	return s
 }

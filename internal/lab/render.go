@@ -44,17 +44,21 @@ func (f StateFiles) All() []string {
 const inventoryHeader = "# Written by `pgplay lab up`; `pgplay lab down` removes it.\n"
 
 // renderInventory returns the lab inventory in Ansible's YAML shape.
-// secrets are the cluster passwords the lab's inventory carries (random per
-// lab; the inventory file is 0600).
-func renderInventory(p Plan, f StateFiles, secrets map[string]string) (string, error) {
+// user is the hosts' login user; any other than root becomes root with
+// sudo (ansible_become). secrets are the cluster passwords the lab's
+// inventory carries (random per lab; the inventory file is 0600).
+func renderInventory(p Plan, f StateFiles, user string, secrets map[string]string) (string, error) {
 	hostVars := func(h HostPlan) *yaml.Node {
 		m := mapping(
 			"ssh_host", str(h.Addr.String()),
-			"ssh_user", str("root"),
+			"ssh_user", str(user),
 			"ssh_key", str(f.Key),
 			"ssh_known_hosts", str(f.KnownHosts),
 			"ssh_config", str("none"),
 		)
+		if user != "root" {
+			m.Content = append(m.Content, str("ansible_become"), &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: "true"})
+		}
 		if h.Role == RolePrimary || h.Role == RoleStandby {
 			m.Content = append(m.Content, mapping(
 				"pg_role", str(h.Role),
@@ -140,13 +144,13 @@ func contains(list []string, s string) bool {
 
 // renderSSHConfig returns an OpenSSH client config with one Host per lab
 // host, for `ssh -F STATE/ssh_config node2`.
-func renderSSHConfig(p Plan, f StateFiles) string {
+func renderSSHConfig(p Plan, f StateFiles, user string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Written by `pgplay lab up`. Use: ssh -F %s %s\n", sshQuote(f.SSHConfig), p.Hosts[0].Name)
 	for _, h := range p.Hosts {
 		fmt.Fprintf(&b, "\nHost %s\n", h.Name)
 		fmt.Fprintf(&b, "  HostName %s\n", h.Addr)
-		b.WriteString("  User root\n")
+		fmt.Fprintf(&b, "  User %s\n", user)
 		fmt.Fprintf(&b, "  IdentityFile %s\n", sshQuote(f.Key))
 		b.WriteString("  IdentitiesOnly yes\n")
 		fmt.Fprintf(&b, "  UserKnownHostsFile %s\n", sshQuote(f.KnownHosts))

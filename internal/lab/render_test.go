@@ -31,7 +31,7 @@ func defaultPlan(t *testing.T) Plan {
 func TestRenderInventoryLoads(t *testing.T) {
 	p := defaultPlan(t)
 	sf := stateFiles("/srv/my lab")
-	text, err := renderInventory(p, sf, map[string]string{"repmgr_password": "pw1"})
+	text, err := renderInventory(p, sf, "root", map[string]string{"repmgr_password": "pw1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func TestRenderInventoryWithoutBarman(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	text, err := renderInventory(p, stateFiles("/lab"), nil)
+	text, err := renderInventory(p, stateFiles("/lab"), "root", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +127,7 @@ func TestRenderSSHConfig(t *testing.T) {
 	p := defaultPlan(t)
 	sf := stateFiles("/srv/my lab")
 	file := filepath.Join(t.TempDir(), "ssh_config")
-	if err := os.WriteFile(file, []byte(renderSSHConfig(p, sf)), 0o600); err != nil {
+	if err := os.WriteFile(file, []byte(renderSSHConfig(p, sf, "root")), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	resolve := func(host string) *sshconfig.Result {

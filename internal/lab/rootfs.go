@@ -16,7 +16,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// rootfsPackages are installed in the shared rootfs (LAB.md step 1).
+// rootfsPackages are installed in the default image's rootfs (LAB.md
+// step 1): everything the roles use is preinstalled.
 var rootfsPackages = []string{
 	"systemd", "systemd-sysv", "dbus", "openssh-server", "openssh-client",
 	"openssh-sftp-server", "sudo", "iproute2", "iputils-ping", "procps",
@@ -25,32 +26,158 @@ var rootfsPackages = []string{
 	"barman-cli", "python3", "ca-certificates", "cron",
 }
 
-// rootfsRecipe changes whenever the way the rootfs is built changes, so a
-// cached rootfs of an older recipe is rebuilt.
+// rootfsRecipe changes whenever the way the default rootfs is built
+// changes, so a cached rootfs of an older recipe is rebuilt.
 const rootfsRecipe = "pgplay-lab rootfs 1"
 
-// stampFile, inside the rootfs, says which recipe built it.
+// stampFile, inside a rootfs, says which recipe built it.
 const stampFile = ".pgplay-lab-rootfs"
 
-func (p Paths) rootfs() string    { return filepath.Join(p.Cache, "rootfs") }
-func (p Paths) rootfsNew() string { return filepath.Join(p.Cache, "rootfs.new") }
-func (p Paths) rootfsOld() string { return filepath.Join(p.Cache, "rootfs.old") }
-func (p Paths) buildLog() string  { return filepath.Join(p.Cache, "build.log") }
+// Images the lab's hosts can run (Options.Image).
+const (
+	// ImageDefault is pgplay's own image: PostgreSQL, repmgr, keepalived
+	// and barman preinstalled, no `main` cluster, root login.
+	ImageDefault = "default"
+	// ImageStock is a stock Debian 12 server: openssh, sudo, a login user
+	// `admin` with passwordless sudo, no database packages; apt installs
+	// them from a local repository the lab serves (the lab is offline).
+	ImageStock = "stock"
+)
 
-func stampText() string {
-	return rootfsRecipe + "\npackages: " + strings.Join(rootfsPackages, " ") + "\n"
+// Images lists the valid values of Options.Image.
+var Images = []string{ImageDefault, ImageStock}
+
+// image is how one kind of rootfs is built and used.
+type image struct {
+	name     string
+	dir      string // below Paths.Cache
+	recipe   string
+	packages []string
+	// configure runs in the chroot after the upgrade.
+	configure string
+	// files are written into the rootfs after configure.
+	files map[string]string
+	// user is the login user the lab's inventory and ssh_config use.
+	user string
+	// repo, when set, is the local apt repository built with the rootfs
+	// (directory below Paths.Cache) and the packages it serves with
+	// their dependencies.
+	repo         string
+	repoPackages []string
 }
 
-// rootfsReady reports whether the cached rootfs exists and was built by the
-// current recipe.
-func (p Paths) rootfsReady() bool {
-	data, err := os.ReadFile(filepath.Join(p.rootfs(), stampFile))
-	return err == nil && string(data) == stampText()
+var defaultImage = image{
+	name: ImageDefault, dir: "rootfs", recipe: rootfsRecipe, packages: rootfsPackages,
+	configure: configureScript, files: rootfsFiles, user: "root",
 }
 
-// ensureRootfs builds the shared rootfs unless a current one is cached.
+// stockPackages are what a stock Debian 12 server image has beyond
+// debootstrap's minbase: systemd, sshd, sudo and the usual tools. No
+// PostgreSQL, repmgr, keepalived, barman, python or cron.
+var stockPackages = []string{
+	"systemd", "systemd-sysv", "dbus", "openssh-server", "openssh-client",
+	"openssh-sftp-server", "sudo", "iproute2", "procps", "less",
+	"ca-certificates", "netbase", "apt-utils",
+}
+
+// stockRepoPackages are what the local apt repository of the stock image
+// serves, with every dependency the stock image lacks: the packages the
+// roles install (roles/packages).
+var stockRepoPackages = []string{
+	"postgresql-15", "postgresql-client-15", "postgresql-15-repmgr",
+	"keepalived", "iputils-ping", "barman", "barman-cli", "procps", "cron",
+}
+
+// StockUser is the login user of the stock image (passwordless sudo, as
+// Debian's cloud images have it).
+const StockUser = "admin"
+
+// StockRepoMount is where the stock image's hosts see the lab's apt
+// repository (read-only).
+const StockRepoMount = "/srv/pgplay-apt"
+
+var stockImage = image{
+	name: ImageStock, dir: "rootfs-stock", recipe: "pgplay-lab stock rootfs 1", packages: stockPackages,
+	configure: stockConfigureScript, files: stockFiles, user: StockUser,
+	repo: "apt-stock", repoPackages: stockRepoPackages,
+}
+
+// imageNamed returns the image of an Options.Image value ("" is the
+// default).
+func imageNamed(name string) (image, bool) {
+	switch name {
+	case "", ImageDefault:
+		return defaultImage, true
+	case ImageStock:
+		return stockImage, true
+	}
+	return image{}, false
+}
+
+func (p Paths) rootfsOf(img image) string { return filepath.Join(p.Cache, img.dir) }
+func (p Paths) rootfs() string            { return p.rootfsOf(defaultImage) }
+func (p Paths) newDir(dir string) string  { return filepath.Join(p.Cache, dir+".new") }
+func (p Paths) buildLogOf(img image) string {
+	if img.name == ImageDefault {
+		return filepath.Join(p.Cache, "build.log")
+	}
+	return filepath.Join(p.Cache, "build-"+img.name+".log")
+}
+
+// repoOf is the image's local apt repository ("" when it has none).
+func (p Paths) repoOf(img image) string {
+	if img.repo == "" {
+		return ""
+	}
+	return filepath.Join(p.Cache, img.repo)
+}
+
+// buildDirs are the directories a build writes before moving them into
+// place (a crashed build may leave mounts there).
+func (p Paths) buildDirs() []string {
+	return []string{p.newDir(defaultImage.dir), p.newDir(stockImage.dir)}
+}
+
+func stampText() string { return defaultImage.stampText() }
+
+func (img image) stampText() string {
+	return img.recipe + "\npackages: " + strings.Join(img.packages, " ") + "\n"
+}
+
+// repoStampFile, inside a local apt repository, says which recipe built it.
+const repoStampFile = ".pgplay-lab-apt"
+
+func (img image) repoStampText() string {
+	return img.recipe + " apt repository\nserves: " + strings.Join(img.repoPackages, " ") + "\n"
+}
+
+// rootfsReady reports whether the cached default rootfs exists and was
+// built by the current recipe.
+func (p Paths) rootfsReady() bool { return p.imageReady(defaultImage) }
+
+// imageReady reports whether the image's rootfs (and its apt repository,
+// if it has one) exist and were built by the current recipe.
+func (p Paths) imageReady(img image) bool {
+	data, err := os.ReadFile(filepath.Join(p.rootfsOf(img), stampFile))
+	if err != nil || string(data) != img.stampText() {
+		return false
+	}
+	if img.repo == "" {
+		return true
+	}
+	data, err = os.ReadFile(filepath.Join(p.repoOf(img), repoStampFile))
+	return err == nil && string(data) == img.repoStampText()
+}
+
+// ensureRootfs builds the default rootfs unless a current one is cached.
 func (l *Lab) ensureRootfs(ctx context.Context, rebuild bool) error {
-	if !rebuild && l.Paths.rootfsReady() {
+	return l.ensureImage(ctx, defaultImage, rebuild)
+}
+
+// ensureImage builds the image's rootfs (and apt repository) unless a
+// current one is cached.
+func (l *Lab) ensureImage(ctx context.Context, img image, rebuild bool) error {
+	if !rebuild && l.Paths.imageReady(img) {
 		return nil
 	}
 	if _, err := exec.LookPath("debootstrap"); err != nil {
@@ -66,44 +193,53 @@ func (l *Lab) ensureRootfs(ctx context.Context, rebuild bool) error {
 	}
 	defer lock.Close()
 	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		l.say("rootfs: another pgplay is building the rootfs; waiting for it")
+		l.say("rootfs: another pgplay is building a rootfs; waiting for it")
 		if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
 			return fmt.Errorf("rootfs cache lock: %w", err)
 		}
-		if !rebuild && l.Paths.rootfsReady() {
+		if !rebuild && l.Paths.imageReady(img) {
 			return nil
 		}
 	}
-	return l.buildRootfs(ctx)
+	return l.buildRootfs(ctx, img)
 }
 
-// buildRootfs runs debootstrap into rootfs.new, updates and configures it,
-// then moves it into place.
-func (l *Lab) buildRootfs(ctx context.Context) error {
+// buildRootfs runs debootstrap into the image's .new directory, updates
+// and configures it (and fills its apt repository), then moves it into
+// place.
+func (l *Lab) buildRootfs(ctx context.Context, img image) error {
 	mirrors, err := readMirrors()
 	if err != nil {
 		return err
 	}
-	dir := l.Paths.rootfsNew()
+	dir := l.Paths.newDir(img.dir)
 	if err := removeTree(dir); err != nil {
 		return err
 	}
-	logf, err := os.Create(l.Paths.buildLog())
+	var repoNew string
+	if img.repo != "" {
+		repoNew = l.Paths.newDir(img.repo)
+		if err := removeTree(repoNew); err != nil {
+			return err
+		}
+	}
+	logPath := l.Paths.buildLogOf(img)
+	logf, err := os.Create(logPath)
 	if err != nil {
 		return fmt.Errorf("rootfs build log: %w", err)
 	}
 	defer logf.Close()
 	start := time.Now()
-	l.say("rootfs: building Debian 12 in %s from %s (once; about 2 minutes; log %s)",
-		l.Paths.rootfs(), mirrors.Main, l.Paths.buildLog())
+	l.say("rootfs: building the %s Debian 12 image in %s from %s (once; about 2 minutes; log %s)",
+		img.name, l.Paths.rootfsOf(img), mirrors.Main, logPath)
 	fail := func(step string, err error) error {
 		_ = logf.Sync()
-		return fmt.Errorf("building the lab rootfs: %s: %w%s\n  full log: %s", step, err, tail(readTail(l.Paths.buildLog()), 12), l.Paths.buildLog())
+		return fmt.Errorf("building the lab rootfs (%s image): %s: %w%s\n  full log: %s", img.name, step, err, tail(readTail(logPath), 12), logPath)
 	}
 
 	// 1. debootstrap, with a progress line per phase.
 	cmd := exec.CommandContext(ctx, "debootstrap", "--variant=minbase", "--components=main",
-		"--include="+strings.Join(rootfsPackages, ","), labSuite, dir, mirrors.Main)
+		"--include="+strings.Join(img.packages, ","), labSuite, dir, mirrors.Main)
 	cmd.Env = append(os.Environ(), "LC_ALL=C", "DEBIAN_FRONTEND=noninteractive")
 	if err := l.runPhased(cmd, logf, start); err != nil {
 		return fail("debootstrap", err)
@@ -124,39 +260,74 @@ func (l *Lab) buildRootfs(ctx context.Context) error {
 		if err := run(append(up, "dist-upgrade")...); err != nil {
 			return err
 		}
+		if img.repo != "" {
+			// What apt would fetch to install the repository's packages
+			// on this very image: exactly the debs the hosts lack.
+			l.say("rootfs: %3ds downloading the packages of the local apt repository", secs(start))
+			if err := run("apt-get", "clean"); err != nil {
+				return err
+			}
+			dl := append(append([]string{"apt-get", "-y", "--download-only"}, aptOpts...), "install")
+			if err := run(append(dl, img.repoPackages...)...); err != nil {
+				return err
+			}
+			if err := fillRepo(ctx, filepath.Join(dir, "var/cache/apt/archives"), repoNew, img); err != nil {
+				return err
+			}
+		}
 		l.say("rootfs: %3ds configuring the image", secs(start))
-		return run("/bin/sh", "-c", configureScript)
+		return run("/bin/sh", "-c", img.configure)
 	})
 	if err != nil {
 		return fail("updating and configuring", err)
 	}
-	for name, content := range rootfsFiles {
+	for name, content := range img.files {
 		if err := writeFile(filepath.Join(dir, name), content, 0o644); err != nil {
 			return fail("configuring", err)
 		}
 	}
-	if err := writeFile(filepath.Join(dir, stampFile), stampText(), 0o644); err != nil {
+	if img.name == ImageStock {
+		// The lab is offline: the hosts' apt knows only the local
+		// repository (pgplay-local.sources, written per host).
+		if err := os.Remove(filepath.Join(dir, "etc/apt/sources.list.d/debian.sources")); err != nil {
+			return fail("configuring", err)
+		}
+	}
+	if err := writeFile(filepath.Join(dir, stampFile), img.stampText(), 0o644); err != nil {
 		return fail("stamp", err)
 	}
 
-	// 3. Swap it in.
-	old := l.Paths.rootfsOld()
+	// 3. Swap them in.
+	if err := swapIn(dir, l.Paths.rootfsOf(img)); err != nil {
+		return err
+	}
+	if repoNew != "" {
+		if err := swapIn(repoNew, l.Paths.repoOf(img)); err != nil {
+			return err
+		}
+		l.say("rootfs: %s image ready in %ds (%d MB; apt repository %s, %d MB)", img.name, secs(start),
+			treeSize(l.Paths.rootfsOf(img))>>20, l.Paths.repoOf(img), treeSize(l.Paths.repoOf(img))>>20)
+		return nil
+	}
+	l.say("rootfs: ready in %ds (%d MB)", secs(start), treeSize(l.Paths.rootfsOf(img))>>20)
+	return nil
+}
+
+// swapIn replaces dst by the freshly built src.
+func swapIn(src, dst string) error {
+	old := dst + ".old"
 	if err := removeTree(old); err != nil {
 		return err
 	}
-	if _, err := os.Stat(l.Paths.rootfs()); err == nil {
-		if err := os.Rename(l.Paths.rootfs(), old); err != nil {
-			return fmt.Errorf("replacing the old rootfs: %w", err)
+	if _, err := os.Stat(dst); err == nil {
+		if err := os.Rename(dst, old); err != nil {
+			return fmt.Errorf("replacing the old %s: %w", dst, err)
 		}
 	}
-	if err := os.Rename(dir, l.Paths.rootfs()); err != nil {
-		return fmt.Errorf("installing the new rootfs: %w", err)
+	if err := os.Rename(src, dst); err != nil {
+		return fmt.Errorf("installing the new %s: %w", dst, err)
 	}
-	if err := removeTree(old); err != nil {
-		return err
-	}
-	l.say("rootfs: ready in %ds (%d MB)", secs(start), treeSize(l.Paths.rootfs())>>20)
-	return nil
+	return removeTree(old)
 }
 
 // configureScript runs inside the new rootfs (chroot) after the upgrade.
@@ -180,6 +351,41 @@ var rootfsFiles = map[string]string{
 	"etc/ssh/sshd_config.d/pgplay-lab.conf": `# Written by pgplay lab.
 HostKey /etc/ssh/ssh_host_ed25519_key
 PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UseDNS no
+`,
+	"etc/locale.conf":    "LANG=C.UTF-8\n",
+	"etc/default/locale": "LANG=C.UTF-8\n",
+	"etc/resolv.conf":    "# The lab has no DNS; hosts are in /etc/hosts.\n",
+}
+
+// stockConfigureScript runs inside the stock rootfs (chroot): the login
+// user as Debian's cloud images have it (admin, passwordless sudo, key
+// login only), no host keys (the lab writes one per host), no timers.
+const stockConfigureScript = `set -e
+useradd --create-home --shell /bin/bash --uid ` + stockUID + ` --user-group --groups sudo ` + StockUser + `
+install -d -m 0700 -o ` + StockUser + ` -g ` + StockUser + ` /home/` + StockUser + `/.ssh
+printf '%s ALL=(ALL) NOPASSWD:ALL\n' ` + StockUser + ` > /etc/sudoers.d/90-cloud-users
+chmod 0440 /etc/sudoers.d/90-cloud-users
+rm -f /etc/ssh/ssh_host_*
+for t in apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer; do
+  systemctl mask "$t" >/dev/null 2>&1 || true
+done
+apt-get clean
+rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt/* /var/log/dpkg.log
+: > /etc/machine-id
+rm -f /var/lib/dbus/machine-id
+`
+
+// stockUID is the uid (and gid) of the stock image's login user.
+const stockUID = "1000"
+
+// stockFiles are written into the stock rootfs after its configure script.
+var stockFiles = map[string]string{
+	"etc/ssh/sshd_config.d/pgplay-lab.conf": `# Written by pgplay lab.
+HostKey /etc/ssh/ssh_host_ed25519_key
+PermitRootLogin no
 PasswordAuthentication no
 KbdInteractiveAuthentication no
 UseDNS no

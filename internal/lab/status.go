@@ -30,6 +30,10 @@ type Status struct {
 	// Leftovers are resources of a lab that is not fully running.
 	Leftovers []string
 	Created   time.Time
+	// Image is what the hosts run (ImageDefault, ImageStock) and User
+	// the login user of the inventory and ssh_config.
+	Image string
+	User  string
 }
 
 // HostStatus is one host of the lab.
@@ -81,6 +85,7 @@ func (l *Lab) statusOf(ctx context.Context, rec *record) *Status {
 	st.Exists = true
 	st.StateDir, st.Files = rec.StateDir, stateFiles(rec.StateDir)
 	st.Subnet, st.Bridge, st.VIP, st.Created = rec.Subnet, rec.Bridge, rec.VIP, rec.Created
+	st.Image, st.User = rec.image(), rec.user()
 	st.Up = len(rec.Hosts) > 0
 	inits := map[string]int{}
 	for _, p := range labProcs() {
@@ -118,6 +123,9 @@ func (s *Status) Write(w io.Writer) {
 			state = "NOT fully running"
 		}
 		fmt.Fprintf(w, "lab %s: %d hosts on %s (bridge %s), created %s\n", state, len(s.Hosts), s.Subnet, s.Bridge, s.Created.Local().Format(time.DateTime))
+		if s.Image == ImageStock {
+			fmt.Fprintf(w, "image stock: stock Debian 12 hosts, login %s with sudo; apt from %s (the lab's local repository)\n", s.User, StockRepoMount)
+		}
 		vip := "not held by any host"
 		switch {
 		case os.Geteuid() != 0:

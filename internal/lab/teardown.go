@@ -152,7 +152,7 @@ func (l *Lab) discover(rec *record, stateDir string) (*leftovers, error) {
 	}
 	// Mounts: overlays below the hosts directory, and what a crashed rootfs
 	// build left mounted in rootfs.new.
-	for _, dir := range []string{l.Paths.Hosts, l.Paths.rootfsNew()} {
+	for _, dir := range append([]string{l.Paths.Hosts}, l.Paths.buildDirs()...) {
 		f.Mounts = append(f.Mounts, mountsUnder(mounts, dir)...)
 	}
 	sort.SliceStable(f.Mounts, func(i, j int) bool { return len(f.Mounts[i]) > len(f.Mounts[j]) })
@@ -268,9 +268,14 @@ func (l *Lab) teardown(ctx context.Context, f *leftovers) error {
 		note(removeTree(d))
 	}
 	removeIfEmpty(l.Paths.Hosts)
-	if len(f.Mounts) > 0 {
-		// A crashed rootfs build: its half-built tree goes too.
-		note(removeTree(l.Paths.rootfsNew()))
+	for _, dir := range l.Paths.buildDirs() {
+		for _, m := range f.Mounts {
+			if isUnder(m, dir) {
+				// A crashed rootfs build: its half-built tree goes too.
+				note(removeTree(dir))
+				break
+			}
+		}
 	}
 	for _, r := range f.Runtime {
 		note(os.RemoveAll(r))

@@ -117,8 +117,8 @@ func (l *Lab) Up(ctx context.Context, opts Options) (*Status, error) {
 			l.say("lab: already up and healthy; nothing to do (`pgplay lab down` removes it)")
 			return l.statusOf(ctx, rec), nil
 		case running && !rec.matches(opts, plan):
-			return nil, fmt.Errorf("another lab is running (state dir %s, %d nodes, barman %v, subnet %s); "+
-				"bring it down first with: sudo pgplay lab down", rec.StateDir, rec.Nodes, rec.Barman, rec.Subnet)
+			return nil, fmt.Errorf("another lab is running (state dir %s, image %s, %d nodes, barman %v, subnet %s); "+
+				"bring it down first with: sudo pgplay lab down", rec.StateDir, rec.image(), rec.Nodes, rec.Barman, rec.Subnet)
 		}
 	}
 	found, err := l.discover(rec, opts.StateDir)
@@ -134,13 +134,14 @@ func (l *Lab) Up(ctx context.Context, opts Options) (*Status, error) {
 	if err := checkSubnetFree(ctx, plan); err != nil {
 		return nil, err
 	}
-	if err := l.ensureRootfs(ctx, opts.RebuildRootfs); err != nil {
+	img, _ := imageNamed(opts.Image)
+	if err := l.ensureImage(ctx, img, opts.RebuildRootfs); err != nil {
 		return nil, err
 	}
 	if w := bridgeNetfilterWarning(); w != "" {
 		l.say("lab: %s", w)
 	}
-	rec, err = l.create(ctx, opts, plan, cgm)
+	rec, err = l.create(ctx, opts, img, plan, cgm)
 	if err != nil {
 		l.say("lab: up failed; removing what it created")
 		if found, derr := l.discover(rec, opts.StateDir); derr == nil {
@@ -156,17 +157,19 @@ func (l *Lab) Up(ctx context.Context, opts Options) (*Status, error) {
 }
 
 // create builds the lab of plan and returns its record.
-func (l *Lab) create(ctx context.Context, opts Options, plan Plan, cgm cgroupMounts) (*record, error) {
+func (l *Lab) create(ctx context.Context, opts Options, img image, plan Plan, cgm cgroupMounts) (*record, error) {
 	sf := stateFiles(opts.StateDir)
 	rec := &record{
 		StateDir: opts.StateDir, Created: time.Now().UTC(), Nodes: opts.Nodes, Barman: opts.Barman,
-		Subnet: plan.Subnet, VIP: plan.VIP, Bridge: plan.Bridge, Rootfs: l.Paths.rootfs(),
+		Subnet: plan.Subnet, VIP: plan.VIP, Bridge: plan.Bridge, Rootfs: l.Paths.rootfsOf(img),
+		Image: img.name, User: img.user,
 	}
 	for _, h := range plan.Hosts {
 		dir := l.Paths.hostDir(h.Name)
 		rec.Hosts = append(rec.Hosts, hostRecord{
 			Name: h.Name, Addr: h.Addr, Role: h.Role, Netns: h.Netns(),
 			Dir: dir, Root: filepath.Join(dir, "root"), Cgroups: cgm.hostCgroups(h.Name),
+			Repo: l.Paths.repoOf(img),
 		})
 	}
 	// The record comes first, so a crash from here on leaves a trail.
@@ -203,13 +206,13 @@ func (l *Lab) create(ctx context.Context, opts Options, plan Plan, cgm cgroupMou
 		if err := os.MkdirAll(h.Dir, 0o700); err != nil {
 			return rec, fmt.Errorf("host directory of %s: %w", h.Name, err)
 		}
-		if err := mountOverlay(l.Paths.rootfs(), h); err != nil {
+		if err := mountOverlay(rec.Rootfs, h); err != nil {
 			return rec, err
 		}
 		if lk, err := nspawnLockFor(h.Root); err == nil {
 			h.Locks = []string{lk}
 		}
-		if err := populate(plan, h, hostFiles{HostKey: hostKeys[h.Name], Authorized: client.Public}); err != nil {
+		if err := populate(plan, h, hostFiles{HostKey: hostKeys[h.Name], Authorized: client.Public, User: img.user}); err != nil {
 			return rec, err
 		}
 	}
@@ -222,7 +225,7 @@ func (l *Lab) create(ctx context.Context, opts Options, plan Plan, cgm cgroupMou
 		{sf.Key, client.Private, 0o600},
 		{sf.PubKey, client.Public, 0o644},
 		{sf.KnownHosts, renderKnownHosts(plan, hostPubs), 0o644},
-		{sf.SSHConfig, renderSSHConfig(plan, sf), 0o644},
+		{sf.SSHConfig, renderSSHConfig(plan, sf, img.user), 0o644},
 	}); err != nil {
 		return rec, err
 	}
@@ -249,7 +252,7 @@ func (l *Lab) create(ctx context.Context, opts Options, plan Plan, cgm cgroupMou
 	if err != nil {
 		return rec, err
 	}
-	inv, err := renderInventory(plan, sf, secrets)
+	inv, err := renderInventory(plan, sf, img.user, secrets)
 	if err != nil {
 		return rec, err
 	}

@@ -18,11 +18,12 @@ import (
 type hostShell struct {
 	pool  *transport.Pool
 	files StateFiles
+	user  string
 	addrs map[string]netip.Addr
 }
 
 func newHostShell(rec *record, f StateFiles) *hostShell {
-	s := &hostShell{pool: transport.NewPool(), files: f, addrs: map[string]netip.Addr{}}
+	s := &hostShell{pool: transport.NewPool(), files: f, user: rec.user(), addrs: map[string]netip.Addr{}}
 	for _, h := range rec.Hosts {
 		s.addrs[h.Name] = h.Addr
 	}
@@ -32,7 +33,7 @@ func newHostShell(rec *record, f StateFiles) *hostShell {
 // Config is the transport configuration of a lab host.
 func (s *hostShell) config(host string) transport.Config {
 	return transport.Config{
-		Name: host, Addr: s.addrs[host].String(), Port: 22, User: "root",
+		Name: host, Addr: s.addrs[host].String(), Port: 22, User: s.user,
 		KeyFiles: []string{s.files.Key}, KnownHostsFiles: []string{s.files.KnownHosts},
 		SSHConfigFile: "none", ConnectTimeout: 5 * time.Second,
 	}
