@@ -157,7 +157,7 @@ func (c *foCluster) reconnect(t *testing.T, host string) {
 	eventually(t, 60*time.Second, "a new SSH connection to "+host, func() (bool, string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		tg, err := pool.Target(ctx, configOf(c.h.inv.Hosts[host]), "")
+		tg, err := pool.Target(ctx, configOf(c.h.inv.Hosts[host]), becomeOf(c.h.inv.Hosts[host]))
 		if err != nil {
 			return false, err.Error()
 		}
@@ -437,18 +437,35 @@ func (c *foCluster) rejoin(t *testing.T, host, primary string, others ...string)
 // site.yaml on it and makes the table the writers fill.
 func deployedCluster(t *testing.T) *foCluster {
 	t.Helper()
+	c := labCluster(t, nil)
+	c.deploy(t)
+	return c
+}
+
+// labCluster brings a lab up (once no other runs; mod changes its
+// options) and connects to its hosts.
+func labCluster(t *testing.T, mod func(*lab.Options)) *foCluster {
+	t.Helper()
 	waitForNoLab(t, 20*time.Minute)
-	_, opts, st := upLab(t, nil)
+	_, opts, st := upLab(t, mod)
 	c := &foCluster{t: t, inv: filepath.Join(opts.StateDir, "inventory.yaml"), work: t.TempDir(), bridge: st.Bridge}
 	c.h = connect(t, c.inv)
 	c.vip = fmt.Sprint(c.h.inv.Hosts["node1"].Vars["vip"])
+	return c
+}
+
+// deploy runs site.yaml, makes the table the writers fill, and returns
+// how long site.yaml took.
+func (c *foCluster) deploy(t *testing.T) time.Duration {
+	t.Helper()
 	start := time.Now()
 	if out, code := c.pgplay(t, "run", "playbooks/site.yaml", "-i", c.inv); code != 0 {
 		t.Fatalf("site.yaml: exit %d\n%s", code, out)
 	}
-	t.Logf("site.yaml: %s", time.Since(start).Round(time.Second))
+	d := time.Since(start)
+	t.Logf("site.yaml: %s", d.Round(time.Second))
 	c.h.sql("node1", "postgres", "CREATE TABLE pgplay_load (run int, id int, at timestamptz DEFAULT clock_timestamp())")
-	return c
+	return d
 }
 
 func TestFailover(t *testing.T) {

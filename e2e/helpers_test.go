@@ -90,7 +90,7 @@ func connect(t *testing.T, inventoryFile string) *labHosts {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for _, name := range inv.Order {
-		tg, err := h.pool.Target(ctx, configOf(inv.Hosts[name]), "")
+		tg, err := h.pool.Target(ctx, configOf(inv.Hosts[name]), becomeOf(inv.Hosts[name]))
 		if err != nil {
 			t.Fatalf("%s does not answer over SSH: %v", name, err)
 		}
@@ -107,6 +107,16 @@ func configOf(h *inventory.Host) transport.Config {
 		KeyFiles: []string{v("ssh_key")}, KnownHostsFiles: []string{v("ssh_known_hosts")},
 		SSHConfigFile: v("ssh_config"), ConnectTimeout: 10 * time.Second,
 	}
+}
+
+// becomeOf is the user the tests' commands run as on a lab host: root,
+// through sudo where the inventory logs in as another user and sets
+// ansible_become (the stock image).
+func becomeOf(h *inventory.Host) string {
+	if on, ok := inventory.AnsibleBool(h.Vars["ansible_become"]); ok && on {
+		return "root"
+	}
+	return ""
 }
 
 // run runs argv on host and fails the test unless it exits 0.
