@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -35,7 +36,7 @@ func fillRepo(ctx context.Context, archives, dst string, img image) error {
 	sort.Strings(debs)
 	var index bytes.Buffer
 	for _, src := range debs {
-		name := filepath.Base(src)
+		name := debFileName(filepath.Base(src))
 		path := filepath.Join(dst, name)
 		if err := os.Rename(src, path); err != nil {
 			return fmt.Errorf("local apt repository: %w", err)
@@ -61,6 +62,14 @@ func fillRepo(ctx context.Context, archives, dst string, img image) error {
 	}
 	return nil
 }
+
+// epochInName is the epoch apt writes into a downloaded file's name,
+// URL-encoded ("keepalived_1%3a2.2.7-1_amd64.deb").
+var epochInName = regexp.MustCompile(`_[0-9]+%3[aA]`)
+
+// debFileName is the name a deb gets in the repository: without the
+// epoch, as in Debian's pool, so that no URI escape is in a Filename.
+func debFileName(name string) string { return epochInName.ReplaceAllString(name, "_") }
 
 // packagesEntry is the Packages paragraph of one .deb in a flat
 // repository.

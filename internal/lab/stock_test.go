@@ -175,3 +175,14 @@ func TestStockStamps(t *testing.T) {
 		t.Error("the default image is ready because the stock one is")
 	}
 }
+
+func TestDebFileNameDropsTheEpoch(t *testing.T) {
+	for in, want := range map[string]string{
+		"keepalived_1%3a2.2.7-1+b2_amd64.deb": "keepalived_2.2.7-1+b2_amd64.deb",
+		"barman_3.4.0-1_all.deb":              "barman_3.4.0-1_all.deb",
+	} {
+		if got := debFileName(in); got != want {
+			t.Errorf("debFileName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
