@@ -90,7 +90,9 @@ func TestStockDebian(t *testing.T) {
 	t.Run("ClusterWithDataIsNeverReplaced", func(t *testing.T) {
 		hh := c.hosts(t)
 		// node3 leaves the cluster and runs a cluster of its own, with a
-		// database in it.
+		// database in it. (Its keepalived and pgplay-watch stop first:
+		// they would fence a cluster that runs as a primary beside node2.)
+		hh.run("node3", "systemctl", "stop", "keepalived", "pgplay-watch")
 		hh.run("node3", "pg_dropcluster", "--stop", "15", "main")
 		hh.run("node3", "pg_createcluster", "--start", "15", "main")
 		hh.run("node3", "runuser", "-u", "postgres", "--", "createdb", "shop")
