@@ -50,7 +50,9 @@ func upLab(t *testing.T, mod func(*lab.Options)) (*lab.Lab, lab.Options, *lab.St
 		mod(&opts)
 	}
 	waitNoLab(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute) // a first rootfs build takes ~2 min
+	// A first rootfs build takes ~2 min; the stock image's with its apt
+	// repository took 11 min on a loaded 2-core machine.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	st, err := l.Up(ctx, opts)
 	// Registered only once this test's lab is up: Down finds labs by name,
