@@ -108,6 +108,30 @@ func TestAnyErrorsFatalStopsAll(t *testing.T) {
 	}
 }
 
+// As in Ansible, any_errors_fatal ends the run: a later play does not run,
+// not even on a host the failed play did not have (site.yaml's topology
+// play stops before the barman play touches the barman host).
+func TestAnyErrorsFatalStopsLaterPlays(t *testing.T) {
+	dir := t.TempDir()
+	inv := localHosts(t, dir, "a", "b")
+	writeFiles(t, dir, map[string]string{"play.yaml": `
+- hosts: a
+  any_errors_fatal: true
+  tasks:
+    - command: "false"
+- hosts: b
+  tasks:
+    - command: touch {{ .root }}/play2
+`})
+	code, out, _ := cli(t, "run", filepath.Join(dir, "play.yaml"), "-i", inv)
+	if code != 2 {
+		t.Fatalf("exit %d, want 2\n%s", code, out)
+	}
+	if exists(filepath.Join(dir, "hosts/b/play2")) {
+		t.Errorf("any_errors_fatal: the next play ran on b after a failed\n%s", out)
+	}
+}
+
 func TestTagsSerialRunOnceLoopRegister(t *testing.T) {
 	dir := t.TempDir()
 	inv := localHosts(t, dir, "a", "b", "c")

@@ -113,7 +113,7 @@ func (r *Runner) runPlay(ctx context.Context, pb *playbook.Playbook, p *playbook
 	pr.handler = append(pr.handler, p.Handlers...)
 
 	for _, b := range batches(pr.hosts, p.Serial) {
-		if pr.r.stopped() || pr.ended {
+		if pr.r.stopped() || pr.ended || pr.r.fatal.Load() {
 			return
 		}
 		pr.batch = b
@@ -200,10 +200,13 @@ func (pr *playRun) runTasks(ctx context.Context, tasks []*playbook.Task, hosts [
 			failed[h] = true
 		}
 		if pr.play.AnyErrorsFatal {
+			// As in Ansible, the run ends: no later batch or play runs, on
+			// the play's hosts or any other.
 			for _, h := range live {
 				failed[h] = true
 			}
-			pr.r.emit(report.Event{Kind: report.Warning, Play: pr.play.Name, Msg: "any_errors_fatal: a host failed, stopping the play on every host"})
+			pr.r.fatal.Store(true)
+			pr.r.emit(report.Event{Kind: report.Warning, Play: pr.play.Name, Msg: "any_errors_fatal: a host failed; the run stops here (no later task or play runs on any host)"})
 			return failed
 		}
 		var next []*hostState

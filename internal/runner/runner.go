@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pgplay/pgplay/internal/content"
@@ -83,6 +84,7 @@ type Runner struct {
 	emitMu sync.Mutex
 
 	stop       context.Context       // done: start no new task
+	fatal      atomic.Bool           // an any_errors_fatal play failed: no later batch or play runs
 	hosts      map[string]*hostState // per-run host state
 	secretVars map[string]bool
 	order      []string
@@ -254,7 +256,7 @@ func (r *Runner) Run(ctx context.Context, pb *playbook.Playbook) *Outcome {
 	r.emit(report.Event{Kind: report.RunStart, Msg: pb.File, Schema: report.SchemaVersion})
 	out := &Outcome{}
 	for _, p := range pb.Plays {
-		if r.stopped() {
+		if r.stopped() || r.fatal.Load() {
 			break
 		}
 		r.runPlay(ctx, pb, p)
