@@ -347,17 +347,22 @@ rm -f /var/lib/dbus/machine-id
 `
 
 // rootfsFiles are written into the rootfs after configureScript.
-var rootfsFiles = map[string]string{
-	"etc/ssh/sshd_config.d/pgplay-lab.conf": `# Written by pgplay lab.
-HostKey /etc/ssh/ssh_host_ed25519_key
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UseDNS no
-`,
-	"etc/locale.conf":    "LANG=C.UTF-8\n",
-	"etc/default/locale": "LANG=C.UTF-8\n",
-	"etc/resolv.conf":    "# The lab has no DNS; hosts are in /etc/hosts.\n",
+var rootfsFiles = imageFiles("prohibit-password")
+
+// imageFiles are the files written into an image after its configure
+// script; permitRoot is sshd's PermitRootLogin.
+func imageFiles(permitRoot string) map[string]string {
+	return map[string]string{
+		"etc/ssh/sshd_config.d/pgplay-lab.conf": "# Written by pgplay lab.\n" +
+			"HostKey /etc/ssh/ssh_host_ed25519_key\n" +
+			"PermitRootLogin " + permitRoot + "\n" +
+			"PasswordAuthentication no\n" +
+			"KbdInteractiveAuthentication no\n" +
+			"UseDNS no\n",
+		"etc/locale.conf":    "LANG=C.UTF-8\n",
+		"etc/default/locale": "LANG=C.UTF-8\n",
+		"etc/resolv.conf":    "# The lab has no DNS; hosts are in /etc/hosts.\n",
+	}
 }
 
 // stockConfigureScript runs inside the stock rootfs (chroot): the login
@@ -381,19 +386,9 @@ rm -f /var/lib/dbus/machine-id
 // stockUID is the uid (and gid) of the stock image's login user.
 const stockUID = "1000"
 
-// stockFiles are written into the stock rootfs after its configure script.
-var stockFiles = map[string]string{
-	"etc/ssh/sshd_config.d/pgplay-lab.conf": `# Written by pgplay lab.
-HostKey /etc/ssh/ssh_host_ed25519_key
-PermitRootLogin no
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UseDNS no
-`,
-	"etc/locale.conf":    "LANG=C.UTF-8\n",
-	"etc/default/locale": "LANG=C.UTF-8\n",
-	"etc/resolv.conf":    "# The lab has no DNS; hosts are in /etc/hosts.\n",
-}
+// stockFiles are written into the stock rootfs after its configure script
+// (no root login: the stock image logs in as StockUser).
+var stockFiles = imageFiles("no")
 
 // inChroot prepares dir for running package scripts (proc, dev, no service
 // starts, resolv.conf), calls fn with a runner of commands chrooted into dir,
