@@ -44,6 +44,7 @@ lint:
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./e2e/
 	$(STATICCHECK) ./...
+	$(STATICCHECK) -tags e2e ./e2e/
 
 fmt:
 	gofmt -w .

@@ -149,11 +149,10 @@ func (c *foCluster) underLoad(t *testing.T, primary string, secs int) *faultRun 
 
 // verdict is what a fault run showed.
 type verdict struct {
-	acks       int
-	rto        time.Duration // failure -> first commit acknowledged through the VIP by final
-	maxGap     time.Duration // longest pause between two commits acknowledged through the VIP
-	byNode     map[string]int
-	lastBefore map[string]float64
+	acks   int
+	rto    time.Duration // failure -> first commit acknowledged through the VIP by final
+	maxGap time.Duration // longest pause between two commits acknowledged through the VIP
+	byNode map[string]int
 }
 
 // check waits for both writers and checks the invariants: every
