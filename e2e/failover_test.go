@@ -64,6 +64,31 @@ type foCluster struct {
 	vip    string
 	bridge string
 	runs   int
+	// waiting is the last unmet condition of c.eventually: a dump prints
+	// it last, so that the reason of a timeout is next to the FAIL line
+	// (CI shows the end of the output only).
+	waiting string
+}
+
+// eventually is eventually that remembers what it waited for in
+// c.waiting until it holds.
+func (c *foCluster) eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	eventually(t, timeout, what, func() (bool, string) {
+		ok, detail := cond()
+		if !ok {
+			c.waiting = fmt.Sprintf("%s (for at most %s): %s", what, timeout, detail)
+		}
+		return ok, detail
+	})
+	c.waiting = ""
+}
+
+// dumpWaiting logs the condition a timed-out c.eventually waited for.
+func (c *foCluster) dumpWaiting(t *testing.T) {
+	if c.waiting != "" {
+		t.Logf("the condition that was not met: %s", c.waiting)
+	}
 }
 
 // pgplay runs the pgplay binary with args from c.work and returns its
@@ -118,7 +143,7 @@ func (c *foCluster) expectHealthy(t *testing.T, primary string, standbys ...stri
 	if len(standbys)+1 < len(c.h.inv.Groups["postgres"].Hosts) {
 		want, line = 1, "cluster: degraded (primary "+primary+", VIP "+c.vip+" on it)"
 	}
-	eventually(t, 90*time.Second, "pgplay status: "+primary+" primary with the VIP, "+strings.Join(standbys, ", ")+" streaming from it", func() (bool, string) {
+	c.eventually(t, 90*time.Second, "pgplay status: "+primary+" primary with the VIP, "+strings.Join(standbys, ", ")+" streaming from it", func() (bool, string) {
 		r, code, raw := c.status(t)
 		rep = r
 		if code != want || r.Primary != primary || !node(r, primary).HasVIP {
@@ -362,7 +387,7 @@ func (c *foCluster) timeline(t *testing.T, at time.Time, hosts ...string) {
 func (c *foCluster) newPrimary(t *testing.T, candidates ...string) string {
 	t.Helper()
 	p := ""
-	eventually(t, 90*time.Second, "one of "+strings.Join(candidates, ", ")+" is the primary and holds the VIP", func() (bool, string) {
+	c.eventually(t, 90*time.Second, "one of "+strings.Join(candidates, ", ")+" is the primary and holds the VIP", func() (bool, string) {
 		on := c.vipIn(t)
 		if len(on) != 1 || !containsString(candidates, on[0]) {
 			return false, fmt.Sprintf("VIP on %v", on)
@@ -496,7 +521,26 @@ func TestFailover(t *testing.T) {
 			t.Helper()
 			return c.pgplay(t, append([]string{"role", "sync_standby", "-i", c.inv}, args...)...)
 		}
+		// A standby is in pgplay.sync before the setting names it (a
+		// candidate's copy of the record must name every standby that may
+		// have confirmed a commit): with pgplay-watch, which otherwise
+		// keeps the record in step with the setting, stopped, the role
+		// records node3 itself.
+		members := func() string { return h.sql("node1", "repmgr", "SELECT members FROM pgplay.sync") }
+		if out, code := role(t, "-e", "sync_standbys=node2"); code != 0 || c.ssn(t, "node1") != "FIRST 1 (node2)" {
+			t.Fatalf("sync_standbys=node2: exit %d, %q\n%s", code, c.ssn(t, "node1"), out)
+		}
+		eventually(t, 15*time.Second, "pgplay-watch records node2 only", func() (bool, string) {
+			m := members()
+			return m == "node2", m
+		})
+		h.run("node1", "systemctl", "stop", "pgplay-watch")
 		out, code := role(t, "-e", "sync_standbys=node3,node2")
+		m := members()
+		h.run("node1", "systemctl", "start", "pgplay-watch")
+		if m != "node2,node3" {
+			t.Errorf("pgplay.sync members %q after sync_standbys=node3,node2 with pgplay-watch stopped, want node2,node3 (recorded before the setting names node3)", m)
+		}
 		if code != 0 || c.ssn(t, "node1") != "FIRST 1 (node3, node2)" || c.syncStates(t, "node1") != "node2=potential,node3=sync" {
 			t.Fatalf("sync_standbys=node3,node2: exit %d, %q, %s\n%s", code, c.ssn(t, "node1"), c.syncStates(t, "node1"), out)
 		}
