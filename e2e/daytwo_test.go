@@ -23,6 +23,7 @@ func TestDayTwo(t *testing.T) {
 		for _, n := range []string{"node1", "node2", "node3"} {
 			t.Logf("%s:\n%s", n, c.logs(t, n))
 		}
+		c.dumpWaiting(t)
 	}
 
 	if !t.Run("MaintenanceMode", func(t *testing.T) {

@@ -295,7 +295,7 @@ func prevNode(rows []ackRow, a ackRow) string {
 func (c *foCluster) statusLevel(t *testing.T, timeout time.Duration, level int, want ...string) *status.Report {
 	t.Helper()
 	var rep *status.Report
-	eventually(t, timeout, fmt.Sprintf("pgplay status exits %d and says %q", level, want), func() (bool, string) {
+	c.eventually(t, timeout, fmt.Sprintf("pgplay status exits %d and says %q", level, want), func() (bool, string) {
 		r, code, raw := c.status(t)
 		rep = r
 		if code != level {
@@ -365,7 +365,7 @@ func dead(t *testing.T, host string, isDead bool) {
 func (c *foCluster) waitJournal(t *testing.T, timeout time.Duration, what string, at time.Time, hosts ...string) string {
 	t.Helper()
 	found := ""
-	eventually(t, timeout, "a node logs "+what, func() (bool, string) {
+	c.eventually(t, timeout, "a node logs "+what, func() (bool, string) {
 		for _, h := range hosts {
 			if strings.Contains(c.journal(h, "--since", fmt.Sprintf("@%d", at.Unix())), what) {
 				found = h
@@ -397,6 +397,7 @@ func TestFailoverFaults(t *testing.T) {
 			pglog, _ := c.hosts(t).try(n, "tail", "-n", "25", "/var/log/postgresql/postgresql-15-main.log")
 			t.Logf("%s:\n%s\nPostgreSQL log:\n%s", n, c.logs(t, n), pglog)
 		}
+		c.dumpWaiting(t)
 	}
 	// failed moves the roles after a failover to p, victim out.
 	failed := func(victim, p string) {
@@ -567,7 +568,7 @@ func TestFailoverFaults(t *testing.T) {
 		heal := c.netCut(t, victim, others...)
 		defer heal()
 		p := c.newPrimary(t, others...)
-		eventually(t, 15*time.Second, victim+" gives the VIP up", func() (bool, string) {
+		c.eventually(t, 15*time.Second, victim+" gives the VIP up", func() (bool, string) {
 			on := c.vipIn(t)
 			return len(on) == 1 && on[0] == p, fmt.Sprintf("VIP on %v", on)
 		})
