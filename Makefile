@@ -18,7 +18,7 @@ build:
 test: unit e2e
 
 unit:
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -timeout 20m ./...
 
 e2e: build
 	$(GO) test -count=1 -tags e2e -timeout 60m -v ./e2e/
