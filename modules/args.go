@@ -418,6 +418,45 @@ func Decode(spec Spec, raw map[string]any, dst Module) error {
 	return nil
 }
 
+// CheckNames checks the argument names of raw, not their values (they
+// may be templates, rendered only when the task runs): an unknown name is
+// the *ArgError Decode gives for it. The free-form "_raw" is not looked
+// at: its key=value names are known only once it is rendered.
+func CheckNames(spec Spec, raw map[string]any) error {
+	rt := reflect.TypeOf(spec.New())
+	if rt.Kind() != reflect.Pointer || rt.Elem().Kind() != reflect.Struct {
+		return fmt.Errorf("module %q: CheckNames needs a pointer to a struct, got %v", spec.Name, rt)
+	}
+	fields, err := argFields(rt.Elem(), nil)
+	if err != nil {
+		return fmt.Errorf("module %q: %w", spec.Name, err)
+	}
+	known := map[string]bool{}
+	var valid []string
+	for _, f := range fields {
+		if f.rest {
+			return nil // takes any name
+		}
+		known[f.name] = true
+		valid = append(valid, f.name)
+		for _, a := range f.aliases {
+			known[a] = true
+		}
+	}
+	sort.Strings(valid)
+	keys := make([]string, 0, len(raw))
+	for k := range raw {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if k != "_raw" && !known[k] {
+			return unknownArg(spec.Name, k, valid)
+		}
+	}
+	return nil
+}
+
 // expandRaw turns a "_raw" key into arguments.
 func expandRaw(spec Spec, raw map[string]any) (map[string]any, error) {
 	rawv, has := raw["_raw"]

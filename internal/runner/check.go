@@ -210,7 +210,7 @@ func (r *Runner) checkTemplateFile(t *playbook.Task, arg string, role *playbook.
 	if p, ok := t.ArgPos[arg]; ok {
 		pos = p
 	}
-	find := (&playRun{r: r}).finder(&taskCtx{t: t, in: inherit{role: role}})
+	find := (&playRun{r: r}).finder(&taskCtx{t: t, kw: inherit{role: role}})
 	data, where, err := find("templates", src)
 	if err != nil {
 		return &yamlsrc.Error{Pos: pos, Msg: fmt.Sprintf("task %q: %v", taskName(t), err),

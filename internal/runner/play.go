@@ -36,20 +36,59 @@ type playRun struct {
 	ended bool
 }
 
-// inherit is what enclosing blocks and roles pass down to tasks.
+// inherit is a task's keywords as its play, its role and its enclosing
+// blocks give them: each level's own on top of the one around it (play
+// -> role -> block -> task). For a task that is not a block, in.with(t)
+// is the task's effective keywords: taskCtx.kw, which everything that runs
+// or reports the task reads (resolve).
 type inherit struct {
 	role         *playbook.RoleRef
 	become       *bool
 	becomeUser   string
-	when         []string
+	when         []string // all must hold, outer first
 	tags         []string
-	vars         []map[string]any // outer first
+	vars         []map[string]any // role params are read from role; blocks' and the task's vars, outer first
 	ignoreErrors bool
 	noLog        bool
 	checkMode    *bool
 	delegateTo   string
 	runOnce      bool
 	handler      bool
+}
+
+// playInherit is what play p passes to its tasks.
+func playInherit(p *playbook.Play) inherit {
+	return inherit{become: p.Become, becomeUser: p.BecomeUser, tags: p.Tags}
+}
+
+// withRole returns the inheritance for the tasks of role rr: its when and
+// tags are added, its become and become_user win when set.
+func (in inherit) withRole(rr *playbook.RoleRef) inherit {
+	out := in
+	out.role = rr
+	out.when = concat(in.when, rr.When)
+	out.tags = concat(in.tags, rr.Tags)
+	if rr.Become != nil {
+		out.become = rr.Become
+	}
+	if rr.BecomeUser != "" {
+		out.becomeUser = rr.BecomeUser
+	}
+	return out
+}
+
+// handlerInherit is what a play passes to a handler of role rr (nil: a
+// play handler): the play's and the role's become and become_user, the
+// role's params and name, as the role's tasks have them. Not the role's
+// when, nor any tags: a handler runs because a task notified it.
+func (pr *playRun) handlerInherit(rr *playbook.RoleRef) inherit {
+	in := playInherit(pr.play)
+	if rr != nil {
+		in = in.withRole(rr)
+	}
+	in.when, in.tags = nil, nil
+	in.handler = true
+	return in
 }
 
 func (r *Runner) runPlay(ctx context.Context, pb *playbook.Playbook, p *playbook.Play) {
@@ -134,7 +173,7 @@ func (pr *playRun) alive(hs []*hostState) []*hostState {
 func (pr *playRun) runBatch(ctx context.Context) {
 	defer pr.warnUnrunHandlers()
 	p := pr.play
-	base := inherit{become: p.Become, becomeUser: p.BecomeUser, tags: p.Tags}
+	base := playInherit(p)
 	if p.GatherFacts {
 		pr.gatherFacts(ctx, pr.alive(pr.batch))
 	}
@@ -147,17 +186,7 @@ func (pr *playRun) runBatch(ctx context.Context) {
 		if rr.Role == nil {
 			continue
 		}
-		in := base
-		in.role = rr
-		in.when = append(append([]string(nil), base.when...), rr.When...)
-		in.tags = append(append([]string(nil), base.tags...), rr.Tags...)
-		if rr.Become != nil {
-			in.become = rr.Become
-		}
-		if rr.BecomeUser != "" {
-			in.becomeUser = rr.BecomeUser
-		}
-		pr.section(ctx, rr.Role.Tasks, in)
+		pr.section(ctx, rr.Role.Tasks, base.withRole(rr))
 	}
 	pr.section(ctx, p.Tasks, base)
 	pr.flushHandlers(ctx)
@@ -275,11 +304,15 @@ func (pr *playRun) runBlock(ctx context.Context, t *playbook.Task, hosts []*host
 	return failed
 }
 
-// with returns the inheritance for the children of block t.
+// with returns the inheritance for the children of block t, or, for a
+// task that is not a block, the task's effective keywords. Lists (when,
+// tags, vars) add t's to the enclosing ones; any other keyword t sets wins
+// over the enclosing one, an explicit false included (`ignore_errors:
+// false` inside a block with `ignore_errors: true`), as in Ansible.
 func (in inherit) with(t *playbook.Task) inherit {
 	out := in
-	out.when = append(append([]string(nil), in.when...), t.When...)
-	out.tags = append(append([]string(nil), in.tags...), t.Tags...)
+	out.when = concat(in.when, t.When)
+	out.tags = concat(in.tags, t.Tags)
 	if t.Become != nil {
 		out.become = t.Become
 	}
@@ -287,24 +320,39 @@ func (in inherit) with(t *playbook.Task) inherit {
 		out.becomeUser = t.BecomeUser
 	}
 	if len(t.Vars) > 0 {
-		out.vars = append(append([]map[string]any(nil), in.vars...), t.Vars)
+		out.vars = append(append(make([]map[string]any, 0, len(in.vars)+1), in.vars...), t.Vars)
 	}
-	if t.IgnoreErrors {
-		out.ignoreErrors = true
-	}
-	if t.NoLog {
-		out.noLog = true
-	}
+	overrideBool(&out.ignoreErrors, t, "ignore_errors", t.IgnoreErrors)
+	overrideBool(&out.noLog, t, "no_log", t.NoLog)
+	overrideBool(&out.runOnce, t, "run_once", t.RunOnce)
 	if t.CheckMode != nil {
 		out.checkMode = t.CheckMode
 	}
 	if t.DelegateTo != "" {
 		out.delegateTo = t.DelegateTo
 	}
-	if t.RunOnce {
-		out.runOnce = true
-	}
 	return out
+}
+
+// overrideBool sets *dst to v when task t sets the boolean keyword key:
+// written in its YAML (true or false), or true (a task built in code has
+// no KeyPos).
+func overrideBool(dst *bool, t *playbook.Task, key string, v bool) {
+	if _, written := t.KeyPos[key]; written || v {
+		*dst = v
+	}
+}
+
+// concat returns a followed by b, sharing neither's array (a nil a is
+// returned as b itself when a is empty: lists are never written to).
+func concat(a, b []string) []string {
+	switch {
+	case len(b) == 0:
+		return a
+	case len(a) == 0:
+		return b
+	}
+	return append(append(make([]string, 0, len(a)+len(b)), a...), b...)
 }
 
 // notifyHandlers records that host h notified the named handlers.
@@ -357,16 +405,7 @@ func (pr *playRun) flushHandlers(ctx context.Context) {
 			if len(hosts) == 0 {
 				continue
 			}
-			in := inherit{become: pr.play.Become, becomeUser: pr.play.BecomeUser, role: pr.hRole[ht], handler: true}
-			if rr := pr.hRole[ht]; rr != nil {
-				// a role's handlers run as its tasks do
-				if rr.Become != nil {
-					in.become = rr.Become
-				}
-				if rr.BecomeUser != "" {
-					in.becomeUser = rr.BecomeUser
-				}
-			}
+			in := pr.handlerInherit(pr.hRole[ht])
 			for h := range pr.runTask(ctx, ht, hosts, in) {
 				h.failed = true
 			}

@@ -26,11 +26,42 @@ type hostOutcome struct {
 // taskCtx is what all hosts of one task share.
 type taskCtx struct {
 	t        *playbook.Task
-	in       inherit
+	kw       inherit // t's keywords, inheritance applied (inherit.with)
 	hostvars map[string]any
 	groups   map[string]any
-	label    string // "role : name"
+	label    string // the task's name, templates rendered (for the first host)
+	role     string // the task's role, "" for none
 	files    fileCache
+
+	// first is the first host's hostTask when the name, a template, was
+	// rendered with its variables; resolve hands it over.
+	first *hostTask
+}
+
+// hostTask is a task resolved for one host: its keywords with
+// inheritance applied (taskCtx.kw) and the host's variables for it,
+// built once. Everything that runs the task on the host (when, loop,
+// execute, finish) and reports it reads this value. Keywords that may
+// name the loop item (delegate_to, retries, delay) are rendered from it
+// once per module run, by runKeywords.
+type hostTask struct {
+	*taskCtx
+	h    *hostState
+	vars map[string]any // never changed: loop items and results go on copies
+}
+
+// resolve returns task tc resolved for host h: the host's variables for
+// it are built here, once per task and host.
+func (pr *playRun) resolve(tc *taskCtx, h *hostState) *hostTask {
+	if tc.first != nil && tc.first.h == h {
+		return tc.first
+	}
+	return &hostTask{taskCtx: tc, h: h, vars: pr.vars(h, tc)}
+}
+
+// event is the host's result event for the task, before its outcome.
+func (ht *hostTask) event(pr *playRun) report.Event {
+	return report.Event{Kind: report.HostResult, Play: pr.play.Name, Task: ht.label, Role: ht.role, Host: ht.h.host.Name, Where: ht.t.Pos.String()}
 }
 
 const noLogMsg = "the output has been hidden due to no_log: true"
@@ -70,51 +101,47 @@ func Selected(tags, only, skip []string) bool {
 	return false
 }
 
+// runTask runs task t (not a block) on hosts; in is what its play, role
+// and blocks give it. It returns the hosts on which it failed (not
+// ignored) or that became unreachable.
 func (pr *playRun) runTask(ctx context.Context, t *playbook.Task, hosts []*hostState, in inherit) map[*hostState]bool {
 	r := pr.r
-	tags := append(append([]string(nil), in.tags...), t.Tags...)
-	if !in.handler && !r.selected(tags) {
+	kw := in.with(t)
+	if !kw.handler && !r.selected(kw.tags) {
 		return nil
 	}
-	if !in.handler && !r.reachedStart(t, in) {
+	if !kw.handler && !r.reachedStart(t, kw) {
 		return nil
 	}
 	if _, ok := modules.Ability[modules.PlayAction](t.Module); ok {
-		return pr.meta(ctx, t, hosts, in)
+		return pr.meta(ctx, t, hosts, kw)
 	}
-	tc := &taskCtx{t: t, in: in}
-	tc.hostvars, tc.groups = r.hostvarsSnapshot()
-	name := t.Name
-	if name == "" {
-		name = t.Module
-	}
+	tc := pr.newTaskCtx(t, kw)
+	name := taskName(t)
 	if strings.Contains(name, "{{") && len(hosts) > 0 {
-		if s, err := r.eng.Render(t.Pos.String(), name, pr.vars(hosts[0], tc)); err == nil {
+		tc.first = pr.resolve(tc, hosts[0])
+		if s, err := r.eng.Render(t.Pos.String(), name, tc.first.vars); err == nil {
 			name = s
 		}
 	}
 	tc.label = name
-	roleName := ""
-	if in.role != nil {
-		roleName = in.role.Name
-	}
 	kind := report.TaskStart
-	if in.handler {
+	if kw.handler {
 		kind = report.HandlerRun
 	}
-	if !in.handler {
+	if !kw.handler {
 		label := name
-		if roleName != "" {
-			label = roleName + " : " + name
+		if tc.role != "" {
+			label = tc.role + " : " + name
 		}
 		if !r.stepAllows(label) {
 			return nil
 		}
 	}
-	r.emit(report.Event{Kind: kind, Play: pr.play.Name, Task: name, Role: roleName, Where: t.Pos.String()})
+	r.emit(report.Event{Kind: kind, Play: pr.play.Name, Task: name, Role: tc.role, Where: t.Pos.String()})
 
 	runHosts := hosts
-	if t.RunOnce || in.runOnce {
+	if kw.runOnce {
 		runHosts = hosts[:1]
 	}
 	outs := make([]hostOutcome, len(runHosts))
@@ -180,16 +207,26 @@ func (pr *playRun) runTask(ctx context.Context, t *playbook.Task, hosts []*hostS
 	return failed
 }
 
+// newTaskCtx starts task t, whose keywords with inheritance applied are kw.
+func (pr *playRun) newTaskCtx(t *playbook.Task, kw inherit) *taskCtx {
+	tc := &taskCtx{t: t, kw: kw, label: taskName(t)}
+	if kw.role != nil {
+		tc.role = kw.role.Name
+	}
+	tc.hostvars, tc.groups = pr.r.hostvarsSnapshot()
+	return tc
+}
+
 // meta handles `meta:` tasks (modules.MetaActions), which act on the
-// play rather than on hosts.
-func (pr *playRun) meta(ctx context.Context, t *playbook.Task, hosts []*hostState, in inherit) map[*hostState]bool {
+// play rather than on hosts; kw is the task's keywords.
+func (pr *playRun) meta(ctx context.Context, t *playbook.Task, hosts []*hostState, kw inherit) map[*hostState]bool {
 	what, _ := t.Args["_raw"].(string)
 	switch what {
 	case "flush_handlers":
 		pr.flushHandlers(ctx)
 	case "noop":
 	case "end_play":
-		return pr.endPlay(t, hosts, in)
+		return pr.endPlay(t, hosts, kw)
 	default:
 		// Prepare refuses any other action (checkArgs).
 		pr.r.emit(report.Event{Kind: report.Warning, Msg: fmt.Sprintf("%s: meta %q is not supported (%s are)", t.Pos, what, strings.Join(modules.MetaActions, ", "))})
@@ -202,21 +239,20 @@ func (pr *playRun) meta(ctx context.Context, t *playbook.Task, hosts []*hostStat
 // tasks, handlers or batches of this play run; the hosts have not failed
 // and run the later plays. A host whose condition cannot be evaluated
 // fails.
-func (pr *playRun) endPlay(t *playbook.Task, hosts []*hostState, in inherit) map[*hostState]bool {
-	conds := append(append([]string(nil), in.when...), t.When...)
-	end := len(conds) == 0
+func (pr *playRun) endPlay(t *playbook.Task, hosts []*hostState, kw inherit) map[*hostState]bool {
+	end := len(kw.when) == 0
 	var failed map[*hostState]bool
 	if !end {
-		tc := &taskCtx{t: t, in: in, label: "meta: end_play"}
-		tc.hostvars, tc.groups = pr.r.hostvarsSnapshot()
+		tc := pr.newTaskCtx(t, kw)
+		tc.label, tc.role = "meta: end_play", ""
 		for _, h := range hosts {
-			ok, err := pr.when(conds, t, pr.vars(h, tc))
+			ht := pr.resolve(tc, h)
+			ok, err := pr.when(ht, ht.vars)
 			if err != nil {
 				if failed == nil {
 					failed = map[*hostState]bool{}
 				}
-				ev := report.Event{Kind: report.HostResult, Play: pr.play.Name, Task: tc.label, Host: h.host.Name, Where: t.Pos.String()}
-				pr.finish(h, ev, tc, failResult(err), t.NoLog || in.noLog, nil)
+				pr.finish(ht, ht.event(pr), failResult(err), nil)
 				failed[h] = true
 				continue
 			}
@@ -233,34 +269,29 @@ func (pr *playRun) endPlay(t *playbook.Task, hosts []*hostState, in inherit) map
 // runOnHost runs one task (all its loop items) on one host.
 func (pr *playRun) runOnHost(ctx context.Context, tc *taskCtx, h *hostState) hostOutcome {
 	t := tc.t
-	vars := pr.vars(h, tc)
-	noLog := t.NoLog || tc.in.noLog
-	conds := append(append([]string(nil), tc.in.when...), t.When...)
-
-	ev := report.Event{Kind: report.HostResult, Play: pr.play.Name, Task: tc.label, Host: h.host.Name, Where: t.Pos.String()}
-	if tc.in.role != nil {
-		ev.Role = tc.in.role.Name
-	}
+	ht := pr.resolve(tc, h)
+	vars := ht.vars
+	ev := ht.event(pr)
 
 	if t.Loop == nil {
-		ok, err := pr.when(conds, t, vars)
+		ok, err := pr.when(ht, vars)
 		if err != nil {
-			return pr.finish(h, ev, tc, failResult(err), noLog, nil)
+			return pr.finish(ht, ev, failResult(err), nil)
 		}
 		if !ok {
 			res := &modules.Result{Skipped: true, Msg: "conditional result was false"}
-			return pr.finish(h, ev, tc, res, noLog, nil)
+			return pr.finish(ht, ev, res, nil)
 		}
-		res, unreachable := pr.execute(ctx, tc, h, vars)
+		res, unreachable := pr.execute(ctx, ht, vars)
 		if unreachable {
 			return pr.unreachable(h, ev, res.Msg)
 		}
-		return pr.finish(h, ev, tc, res, noLog, nil)
+		return pr.finish(ht, ev, res, nil)
 	}
 
 	items, err := pr.loopItems(t, vars)
 	if err != nil {
-		return pr.finish(h, ev, tc, failResult(err), noLog, nil)
+		return pr.finish(ht, ev, failResult(err), nil)
 	}
 	loopVar := t.LoopVar
 	if loopVar == "" {
@@ -274,7 +305,7 @@ func (pr *playRun) runOnHost(ctx context.Context, tc *taskCtx, h *hostState) hos
 		}
 		iv := maps.Clone(vars)
 		iv[loopVar] = item
-		ok, err := pr.when(conds, t, iv)
+		ok, err := pr.when(ht, iv)
 		var res *modules.Result
 		switch {
 		case err != nil:
@@ -283,7 +314,7 @@ func (pr *playRun) runOnHost(ctx context.Context, tc *taskCtx, h *hostState) hos
 			res = &modules.Result{Skipped: true, Msg: "conditional result was false"}
 		default:
 			var unreachable bool
-			res, unreachable = pr.execute(ctx, tc, h, iv)
+			res, unreachable = pr.execute(ctx, ht, iv)
 			if unreachable {
 				return pr.unreachable(h, ev, res.Msg)
 			}
@@ -294,7 +325,7 @@ func (pr *playRun) runOnHost(ctx context.Context, tc *taskCtx, h *hostState) hos
 		results = append(results, m)
 		iev := ev
 		iev.Item, iev.HasItem = item, true
-		pr.emitResult(iev, res, noLog, t, tc)
+		pr.emitResult(ht, iev, res)
 		agg.Changed = agg.Changed || res.Changed
 		agg.Failed = agg.Failed || res.Failed
 		agg.Skipped = agg.Skipped && res.Skipped
@@ -306,16 +337,18 @@ func (pr *playRun) runOnHost(ctx context.Context, tc *taskCtx, h *hostState) hos
 		agg.Skipped = true
 		agg.Msg = "no items in the loop"
 	}
-	return pr.finish(h, ev, tc, agg, noLog, results)
+	return pr.finish(ht, ev, agg, results)
 }
 
 func failResult(err error) *modules.Result {
 	return &modules.Result{Failed: true, Msg: err.Error()}
 }
 
-func (pr *playRun) when(conds []string, t *playbook.Task, vars map[string]any) (bool, error) {
-	for _, c := range conds {
-		ok, err := pr.r.eng.Eval(taskWhere(t)+" when", c, vars)
+// when evaluates the task's conditions (its own and those it inherits)
+// with vars: the host's, or a loop item's.
+func (pr *playRun) when(ht *hostTask, vars map[string]any) (bool, error) {
+	for _, c := range ht.kw.when {
+		ok, err := pr.r.eng.Eval(taskWhere(ht.t)+" when", c, vars)
 		if err != nil {
 			return false, err
 		}
@@ -350,18 +383,23 @@ func (pr *playRun) loopItems(t *playbook.Task, vars map[string]any) ([]any, erro
 	return nil, fmt.Errorf("%s: loop: want a list, got %T (%v); hint: loop takes a YAML list or a template yielding one, e.g. loop: \"{{ .mylist }}\"", t.Pos, v, v)
 }
 
-// execute runs the module once (with until/retries), applying
-// changed_when/failed_when. It reports unreachable separately.
-func (pr *playRun) execute(ctx context.Context, tc *taskCtx, h *hostState, vars map[string]any) (*modules.Result, bool) {
+// execute runs the module once (with until/retries) with vars (the
+// host's, or a loop item's), applying changed_when/failed_when. It
+// reports unreachable separately.
+func (pr *playRun) execute(ctx context.Context, ht *hostTask, vars map[string]any) (*modules.Result, bool) {
 	r := pr.r
-	t := tc.t
+	t, h := ht.t, ht.h
 	spec, ok := modules.Lookup(t.Module)
 	if !ok {
 		return failResult(fmt.Errorf("%s: unknown module %q; hint: `pgplay doc` lists the modules", t.Pos, t.Module)), false
 	}
 	where := taskWhere(t)
+	rk, err := pr.runKeywords(ht, vars)
+	if err != nil {
+		return failResult(err), false
+	}
 	changes := &changeLog{}
-	target, err := pr.target(ctx, tc, h, vars, changes.record)
+	target, err := pr.target(ctx, ht, vars, rk, changes.record)
 	if err != nil {
 		if isUnreachable(err) {
 			return failResult(err), true
@@ -378,15 +416,9 @@ func (pr *playRun) execute(ctx context.Context, tc *taskCtx, h *hostState, vars 
 		Eval: func(expr string) (bool, error) {
 			return r.eng.Eval(where, expr, vars)
 		},
-		Find: pr.finder(tc),
+		Find: pr.finder(ht.taskCtx),
 	}
-	retries, delay := 0, time.Duration(0)
-	if t.Until != "" {
-		var err error
-		if retries, delay, err = r.retryParams(t, h.host.Name, vars); err != nil {
-			return failResult(err), false
-		}
-	}
+	retries, delay := rk.retries, rk.delay
 	var res *modules.Result
 	for attempt := 0; ; attempt++ {
 		args, err := r.eng.RenderValue(where, map[string]any(t.Args), vars)
@@ -396,7 +428,7 @@ func (pr *playRun) execute(ctx context.Context, tc *taskCtx, h *hostState, vars 
 		am, _ := args.(map[string]any)
 		m := spec.New()
 		if err := modules.Decode(spec, am, m); err != nil {
-			return failResult(fmt.Errorf("%s: %w", where, err)), false
+			return failResult(argError(t, err)), false
 		}
 		changes.take() // those of an earlier attempt
 		res, err = m.Run(ctx, target, env)
@@ -468,6 +500,36 @@ func (pr *playRun) execute(ctx context.Context, tc *taskCtx, h *hostState, vars 
 		}
 	}
 	return res, false
+}
+
+// runKeywords are the keywords of a task on one host that are rendered
+// for each module run: they may name the loop item.
+type runKeywords struct {
+	delegateTo string // rendered; "" = not delegated
+	retries    int    // under until
+	delay      time.Duration
+}
+
+// runKeywords renders the keywords of ht that may hold templates naming
+// the loop item (delegate_to, retries, delay) with vars (the host's, or
+// a loop item's). It is called once per module run, after when held.
+func (pr *playRun) runKeywords(ht *hostTask, vars map[string]any) (runKeywords, error) {
+	var rk runKeywords
+	t := ht.t
+	if d := ht.kw.delegateTo; d != "" {
+		s, err := pr.r.eng.Render(t.Pos.String()+" delegate_to", d, vars)
+		if err != nil {
+			return rk, fmt.Errorf("%s: delegate_to: %w", taskWhere(t), err)
+		}
+		rk.delegateTo = s
+	}
+	if t.Until != "" {
+		var err error
+		if rk.retries, rk.delay, err = pr.r.retryParams(t, ht.h.host.Name, vars); err != nil {
+			return rk, err
+		}
+	}
+	return rk, nil
 }
 
 // retryParams returns a task's retries and delay on host: as written, or
@@ -578,9 +640,9 @@ func lines(s string) []any {
 }
 
 // finish registers, notifies, counts and reports a host's task result.
-func (pr *playRun) finish(h *hostState, ev report.Event, tc *taskCtx, res *modules.Result, noLog bool, loopResults []any) hostOutcome {
-	t := tc.t
-	ignored := res.Failed && (t.IgnoreErrors || tc.in.ignoreErrors)
+func (pr *playRun) finish(ht *hostTask, ev report.Event, res *modules.Result, loopResults []any) hostOutcome {
+	t, h := ht.t, ht.h
+	ignored := res.Failed && ht.kw.ignoreErrors
 	reg := resultMap(res)
 	if loopResults != nil {
 		reg["results"] = loopResults
@@ -629,11 +691,15 @@ func (pr *playRun) finish(h *hostState, ev report.Event, tc *taskCtx, res *modul
 	}
 	h.mu.Unlock()
 	if res.Changed && !res.Failed && len(t.Notify) > 0 {
+		var nv map[string]any
 		render := func(s string) string {
 			if !strings.Contains(s, "{{") {
 				return s
 			}
-			out, err := pr.r.eng.Render(t.Pos.String(), s, pr.vars(h, tc))
+			if nv == nil {
+				nv = pr.notifyVars(ht, reg, res)
+			}
+			out, err := pr.r.eng.Render(t.Pos.String(), s, nv)
 			if err != nil {
 				return s
 			}
@@ -648,7 +714,7 @@ func (pr *playRun) finish(h *hostState, ev report.Event, tc *taskCtx, res *modul
 		}
 	}
 	if loopResults == nil {
-		pr.emitResult(ev, res, noLog, t, tc)
+		pr.emitResult(ht, ev, res)
 	} else if res.Failed && ignored {
 		ev.Status = report.Failed
 		ev.Ignored = true
@@ -658,11 +724,36 @@ func (pr *playRun) finish(h *hostState, ev report.Event, tc *taskCtx, res *modul
 	return hostOutcome{failed: res.Failed && !ignored, facts: factKeys}
 }
 
-func (pr *playRun) emitResult(ev report.Event, res *modules.Result, noLog bool, t *playbook.Task, tc *taskCtx) {
+// notifyVars are the variables notify's templates see on ht's host: the
+// host's for the task with what the task registered (reg) and set (its
+// facts) on top, as the next task will see them (extra vars still win).
+func (pr *playRun) notifyVars(ht *hostTask, reg map[string]any, res *modules.Result) map[string]any {
+	set := map[string]any{}
+	if ht.t.Register != "" {
+		set[ht.t.Register] = reg
+	}
+	if !res.Failed {
+		maps.Copy(set, res.Facts)
+	}
+	if len(set) == 0 {
+		return ht.vars
+	}
+	v := maps.Clone(ht.vars)
+	for k, x := range set {
+		if _, extra := pr.r.opt.ExtraVars[k]; !extra {
+			v[k] = x
+		}
+	}
+	return v
+}
+
+// emitResult reports a host's (or a loop item's) result of the task.
+func (pr *playRun) emitResult(ht *hostTask, ev report.Event, res *modules.Result) {
+	t, noLog := ht.t, ht.kw.noLog
 	switch {
 	case res.Failed:
 		ev.Status = report.Failed
-		ev.Ignored = t.IgnoreErrors || tc.in.ignoreErrors
+		ev.Ignored = ht.kw.ignoreErrors
 	case res.Skipped:
 		ev.Status = report.Skipped
 	case res.Changed:
@@ -708,25 +799,17 @@ func (pr *playRun) unreachable(h *hostState, ev report.Event, msg string) hostOu
 	return hostOutcome{unreachable: true}
 }
 
-// target returns the Target a task runs through on host h (delegation,
-// become and check mode applied). This is the one place where a task's
-// check mode is decided: a check-mode task gets a check-mode Target,
-// which passes the changes it does not make to record.
-func (pr *playRun) target(ctx context.Context, tc *taskCtx, h *hostState, vars map[string]any, record func(transport.Change)) (transport.Target, error) {
+// target returns the Target task ht runs through (delegation, as rk
+// says, become and check mode applied; vars are the host's or a loop
+// item's, for the connection and become variables). This is the one
+// place where a task's check mode is decided: a check-mode task gets a
+// check-mode Target, which passes the changes it does not make to record.
+func (pr *playRun) target(ctx context.Context, ht *hostTask, vars map[string]any, rk runKeywords, record func(transport.Change)) (transport.Target, error) {
 	r := pr.r
-	t := tc.t
 	connVars := vars
 	becomeVars := vars // as Ansible: a delegated task reads the delegate's become variables
-	name := h.host.Name
-	delegate := t.DelegateTo
-	if delegate == "" {
-		delegate = tc.in.delegateTo
-	}
-	if delegate != "" {
-		d, err := r.eng.Render(t.Pos.String()+" delegate_to", delegate, vars)
-		if err != nil {
-			return nil, fmt.Errorf("delegate_to: %w", err)
-		}
+	name := ht.h.host.Name
+	if d := rk.delegateTo; d != "" {
 		name = d
 		if dh, ok := r.opt.Inventory.Hosts[d]; ok {
 			connVars, becomeVars = dh.Vars, dh.Vars
@@ -742,14 +825,7 @@ func (pr *playRun) target(ctx context.Context, tc *taskCtx, h *hostState, vars m
 		return nil, err
 	}
 	become := ""
-	b := t.Become
-	if b == nil {
-		b = tc.in.become
-	}
-	user := t.BecomeUser
-	if user == "" {
-		user = tc.in.becomeUser
-	}
+	b, user := ht.kw.become, ht.kw.becomeUser
 	// As in Ansible, the become variables (usually from the inventory)
 	// win over the become keywords of the play, role, block and task.
 	if v, ok := becomeVars["ansible_become"]; ok {
@@ -776,11 +852,7 @@ func (pr *playRun) target(ctx context.Context, tc *taskCtx, h *hostState, vars m
 		return nil, err
 	}
 	check := r.opt.Check
-	cm := t.CheckMode
-	if cm == nil {
-		cm = tc.in.checkMode
-	}
-	if cm != nil {
+	if cm := ht.kw.checkMode; cm != nil {
 		check = *cm
 	}
 	if check {
@@ -908,8 +980,8 @@ func (pr *playRun) findFile(tc *taskCtx) func(kind, name string) ([]byte, string
 		if strings.HasPrefix(name, "/") {
 			cands = []string{name}
 		} else {
-			if tc.in.role != nil {
-				rn := tc.in.role.Name
+			if tc.kw.role != nil {
+				rn := tc.kw.role.Name
 				cands = append(cands, kind+"/"+rn+"/"+name, "roles/"+rn+"/"+kind+"/"+name)
 			}
 			cands = append(cands, kind+"/"+name, name)

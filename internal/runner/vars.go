@@ -72,7 +72,8 @@ func (pr *playRun) staticFor(h *hostState, role *playbook.Role) *staticVars {
 // vars builds the variables a task sees on host h, lowest precedence first:
 // role defaults, inventory (all < groups < host), facts, play vars,
 // vars_files, role vars, role params, block vars, task vars, registered results and
-// set_fact, extra vars. Magic variables come last.
+// set_fact, extra vars. Magic variables come last. resolve calls it once
+// per task and host; the block and task vars are tc.kw.vars.
 //
 // The levels that are the same for every task of the play on h (role
 // defaults to vars files, less facts) are merged once (staticFor); each
@@ -80,12 +81,12 @@ func (pr *playRun) staticFor(h *hostState, role *playbook.Role) *staticVars {
 func (pr *playRun) vars(h *hostState, tc *taskCtx) map[string]any {
 	r := pr.r
 	var role *playbook.Role
-	if tc.in.role != nil {
-		role = tc.in.role.Role
+	if tc.kw.role != nil {
+		role = tc.kw.role.Role
 	}
 	sv := pr.staticFor(h, role)
 	v := maps.Clone(sv.vars)
-	// Keys that may hold templates, for resolve: a superset is fine.
+	// Keys that may hold templates, for renderVars: a superset is fine.
 	cand := make([]string, 0, len(sv.templated)+8)
 	cand = append(cand, sv.templated...)
 	put := func(m map[string]any) {
@@ -105,13 +106,12 @@ func (pr *playRun) vars(h *hostState, tc *taskCtx) map[string]any {
 		}
 	}
 	h.mu.Unlock()
-	if tc.in.role != nil {
-		put(tc.in.role.Params)
+	if tc.kw.role != nil {
+		put(tc.kw.role.Params)
 	}
-	for _, bv := range tc.in.vars {
+	for _, bv := range tc.kw.vars { // blocks' vars, then the task's
 		put(bv)
 	}
-	put(tc.t.Vars)
 	h.mu.Lock()
 	for k, x := range h.vars {
 		v[k] = x
@@ -133,21 +133,21 @@ func (pr *playRun) vars(h *hostState, tc *taskCtx) map[string]any {
 	v["play_hosts"] = pr.playHosts
 	v["check_mode"] = r.opt.Check
 	v["diff_mode"] = r.opt.Diff
-	if tc.in.role != nil {
-		v["role_name"] = tc.in.role.Name
+	if tc.kw.role != nil {
+		v["role_name"] = tc.kw.role.Name
 	}
 	if pr.playbookDir != "" {
 		v["playbook_dir"] = pr.playbookDir
 	}
-	r.resolve(v, cand)
+	r.renderVars(v, cand)
 	return v
 }
 
-// resolve renders variables whose values hold templates, in a few passes so
+// renderVars renders variables whose values hold templates, in a few passes so
 // that variables may refer to other variables. A value that cannot be
 // rendered yet (it refers to something undefined) is left as written. keys
 // are the variables that may hold templates (others are not looked at).
-func (r *Runner) resolve(v map[string]any, keys []string) {
+func (r *Runner) renderVars(v map[string]any, keys []string) {
 	for pass := 0; pass < 8; pass++ {
 		progress, left := false, 0
 		for _, k := range keys {
@@ -362,6 +362,10 @@ func (r *Runner) checkTasks(p *playbook.Play) error {
 	return nil
 }
 
+// checkArgs checks task t's module and arguments before the run: all of
+// them (names, types, choices, required) when none holds a template, else
+// their names (the values are decoded when rendered, at run time). Both
+// report through argError.
 func checkArgs(t *playbook.Task) error {
 	spec, ok := modules.Lookup(t.Module)
 	if !ok {
@@ -369,76 +373,48 @@ func checkArgs(t *playbook.Task) error {
 	}
 	_, playAction := modules.Ability[modules.PlayAction](t.Module)
 	if hasTemplate(map[string]any(t.Args)) && !playAction {
-		// Values are checked when rendered; names are static, so check
-		// them. (A play action's arguments are never rendered: they are
+		// (A play action's arguments are never rendered: they are
 		// checked as written.)
-		args := map[string]any{}
-		for k, v := range t.Args {
-			if hasTemplate(v) {
-				continue
-			}
-			args[k] = v
-		}
-		return keyCheck(spec, t, args, true)
+		return argError(t, modules.CheckNames(spec, t.Args))
 	}
-	return keyCheck(spec, t, t.Args, false)
+	return argError(t, modules.Decode(spec, t.Args, spec.New()))
 }
 
-func keyCheck(spec modules.Spec, t *playbook.Task, args map[string]any, partial bool) error {
-	pos := func(k string) yamlsrc.Pos {
-		if p, ok := t.ArgPos[k]; ok {
-			return p
-		}
-		return t.Pos
-	}
-	if partial {
-		// Some values are templates: only the names can be checked now.
-		valid := map[string]bool{}
-		var names []string
-		for _, d := range modules.Describe(spec) {
-			valid[d.Name] = true
-			names = append(names, d.Name)
-			for _, a := range d.Aliases {
-				valid[a] = true
-			}
-		}
-		if valid["*"] {
-			return nil
-		}
-		for k := range t.Args {
-			if k != "_raw" && !valid[k] {
-				return &yamlsrc.Error{Pos: pos(k), Msg: fmt.Sprintf("task %q: unknown argument %q for module %q", taskName(t), k, t.Module),
-					Hint: "valid arguments: " + strings.Join(names, ", ") + " (see `pgplay doc " + t.Module + "`)"}
-			}
-		}
+// argError is err, from checking or decoding task t's arguments, as the
+// user reads it: at the argument's file:line:col when err is about one
+// argument (a *modules.ArgError), else at the task's; naming the task and
+// the module, with a hint. nil stays nil. Prepare's checks and the run
+// time's decoding of the rendered arguments (execute) both report
+// through it.
+func argError(t *playbook.Task, err error) error {
+	if err == nil {
 		return nil
 	}
-	// Static arguments: decode fully (names, types, choices, required).
-	m := spec.New()
-	if err := modules.Decode(spec, args, m); err != nil {
-		p := t.Pos
-		hint := "see `pgplay doc " + t.Module + "`"
-		msg := err.Error()
-		var ae *modules.ArgError
-		if errors.As(err, &ae) {
-			if ae.Arg != "" {
-				p = pos(ae.Arg)
-			}
-			msg = ae.Msg
-			if ae.Hint != "" {
-				hint = ae.Hint + "; " + hint
-			}
+	p := t.Pos
+	hint := "see `pgplay doc " + t.Module + "`"
+	msg := err.Error()
+	var ae *modules.ArgError
+	if errors.As(err, &ae) {
+		if ap, ok := t.ArgPos[ae.Arg]; ok && ae.Arg != "" {
+			p = ap
 		}
-		return &yamlsrc.Error{Pos: p, Msg: fmt.Sprintf("task %q: module %q: %s", taskName(t), t.Module, msg), Hint: hint}
+		msg = ae.Msg
+		if ae.Hint != "" {
+			hint = ae.Hint + "; " + hint
+		}
 	}
-	return nil
+	return &yamlsrc.Error{Pos: p, Msg: fmt.Sprintf("task %q: module %q: %s", taskName(t), t.Module, msg), Hint: hint}
 }
 
 // gatherFacts runs the setup module on hosts and stores .facts.
 func (pr *playRun) gatherFacts(ctx context.Context, hosts []*hostState) {
 	t := &playbook.Task{Pos: pr.play.Pos, Name: "Gathering Facts", Module: "setup", Args: map[string]any{}, CheckMode: boolp(false)}
-	in := inherit{become: pr.play.Become, becomeUser: pr.play.BecomeUser}
-	failed := pr.runTask(ctx, t, hosts, in)
+	if len(pr.play.Tags) == 0 {
+		// As Ansible's: the play's tags select it, and an untagged
+		// play's facts are gathered whatever --tags says.
+		t.Tags = []string{"always"}
+	}
+	failed := pr.runTask(ctx, t, hosts, playInherit(pr.play))
 	for h := range failed {
 		h.failed = true
 	}
