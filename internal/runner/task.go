@@ -31,6 +31,8 @@ type taskCtx struct {
 	groups   map[string]any
 	label    string // the task's name, templates rendered (for the first host)
 	role     string // the task's role, "" for none
+	pos      string // t.Pos as text
+	where    string // taskWhere(t): file:line:col and name, for messages
 	files    fileCache
 
 	// first is the first host's hostTask when the name, a template, was
@@ -61,7 +63,7 @@ func (pr *playRun) resolve(tc *taskCtx, h *hostState) *hostTask {
 
 // event is the host's result event for the task, before its outcome.
 func (ht *hostTask) event(pr *playRun) report.Event {
-	return report.Event{Kind: report.HostResult, Play: pr.play.Name, Task: ht.label, Role: ht.role, Host: ht.h.host.Name, Where: ht.t.Pos.String()}
+	return report.Event{Kind: report.HostResult, Play: pr.play.Name, Task: ht.label, Role: ht.role, Host: ht.h.host.Name, Where: ht.pos}
 }
 
 const noLogMsg = "the output has been hidden due to no_log: true"
@@ -120,7 +122,7 @@ func (pr *playRun) runTask(ctx context.Context, t *playbook.Task, hosts []*hostS
 	name := taskName(t)
 	if strings.Contains(name, "{{") && len(hosts) > 0 {
 		tc.first = pr.resolve(tc, hosts[0])
-		if s, err := r.eng.Render(t.Pos.String(), name, tc.first.vars); err == nil {
+		if s, err := r.eng.Render(tc.pos, name, tc.first.vars); err == nil {
 			name = s
 		}
 	}
@@ -138,7 +140,7 @@ func (pr *playRun) runTask(ctx context.Context, t *playbook.Task, hosts []*hostS
 			return nil
 		}
 	}
-	r.emit(report.Event{Kind: kind, Play: pr.play.Name, Task: name, Role: tc.role, Where: t.Pos.String()})
+	r.emit(report.Event{Kind: kind, Play: pr.play.Name, Task: name, Role: tc.role, Where: tc.pos})
 
 	runHosts := hosts
 	if kw.runOnce {
@@ -209,7 +211,7 @@ func (pr *playRun) runTask(ctx context.Context, t *playbook.Task, hosts []*hostS
 
 // newTaskCtx starts task t, whose keywords with inheritance applied are kw.
 func (pr *playRun) newTaskCtx(t *playbook.Task, kw inherit) *taskCtx {
-	tc := &taskCtx{t: t, kw: kw, label: taskName(t)}
+	tc := &taskCtx{t: t, kw: kw, label: taskName(t), pos: t.Pos.String(), where: taskWhere(t)}
 	if kw.role != nil {
 		tc.role = kw.role.Name
 	}
@@ -289,7 +291,7 @@ func (pr *playRun) runOnHost(ctx context.Context, tc *taskCtx, h *hostState) hos
 		return pr.finish(ht, ev, res, nil)
 	}
 
-	items, err := pr.loopItems(t, vars)
+	items, err := pr.loopItems(ht, vars)
 	if err != nil {
 		return pr.finish(ht, ev, failResult(err), nil)
 	}
@@ -348,7 +350,7 @@ func failResult(err error) *modules.Result {
 // with vars: the host's, or a loop item's.
 func (pr *playRun) when(ht *hostTask, vars map[string]any) (bool, error) {
 	for _, c := range ht.kw.when {
-		ok, err := pr.r.eng.Eval(taskWhere(ht.t)+" when", c, vars)
+		ok, err := pr.r.eng.Eval(ht.where+" when", c, vars)
 		if err != nil {
 			return false, err
 		}
@@ -359,8 +361,9 @@ func (pr *playRun) when(ht *hostTask, vars map[string]any) (bool, error) {
 	return true, nil
 }
 
-func (pr *playRun) loopItems(t *playbook.Task, vars map[string]any) ([]any, error) {
-	v, err := pr.r.eng.RenderValue(taskWhere(t)+" loop", t.Loop, vars)
+func (pr *playRun) loopItems(ht *hostTask, vars map[string]any) ([]any, error) {
+	t := ht.t
+	v, err := pr.r.eng.RenderValue(ht.where+" loop", t.Loop, vars)
 	if err != nil {
 		return nil, err
 	}
@@ -393,7 +396,7 @@ func (pr *playRun) execute(ctx context.Context, ht *hostTask, vars map[string]an
 	if !ok {
 		return failResult(fmt.Errorf("%s: unknown module %q; hint: `pgplay doc` lists the modules", t.Pos, t.Module)), false
 	}
-	where := taskWhere(t)
+	where := ht.where
 	rk, err := pr.runKeywords(ht, vars)
 	if err != nil {
 		return failResult(err), false
@@ -517,9 +520,9 @@ func (pr *playRun) runKeywords(ht *hostTask, vars map[string]any) (runKeywords, 
 	var rk runKeywords
 	t := ht.t
 	if d := ht.kw.delegateTo; d != "" {
-		s, err := pr.r.eng.Render(t.Pos.String()+" delegate_to", d, vars)
+		s, err := pr.r.eng.Render(ht.pos+" delegate_to", d, vars)
 		if err != nil {
-			return rk, fmt.Errorf("%s: delegate_to: %w", taskWhere(t), err)
+			return rk, fmt.Errorf("%s: delegate_to: %w", ht.where, err)
 		}
 		rk.delegateTo = s
 	}
@@ -699,7 +702,7 @@ func (pr *playRun) finish(ht *hostTask, ev report.Event, res *modules.Result, lo
 			if nv == nil {
 				nv = pr.notifyVars(ht, reg, res)
 			}
-			out, err := pr.r.eng.Render(t.Pos.String(), s, nv)
+			out, err := pr.r.eng.Render(ht.pos, s, nv)
 			if err != nil {
 				return s
 			}
