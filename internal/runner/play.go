@@ -343,8 +343,8 @@ func overrideBool(dst *bool, t *playbook.Task, key string, v bool) {
 	}
 }
 
-// concat returns a followed by b, sharing neither's array (a nil a is
-// returned as b itself when a is empty: lists are never written to).
+// concat returns a followed by b: a or b itself when the other is empty,
+// else a new slice. The keyword lists it joins are only ever read.
 func concat(a, b []string) []string {
 	switch {
 	case len(b) == 0:

@@ -69,7 +69,11 @@ func runOnce(b *testing.B, opt Options, pb *playbook.Playbook) int {
 // dispatchYAML is 20 tasks that never touch a host: the cost of the
 // runner itself (variables, templates in arguments, conditions, module
 // decoding, results, events) per task and host.
-func dispatchYAML() string {
+func dispatchYAML() string { return dispatchTasks("") }
+
+// dispatchTasks is dispatchYAML with each task's name followed by
+// suffix (a template makes the runner render the name).
+func dispatchTasks(suffix string) string {
 	var sb strings.Builder
 	sb.WriteString(`- hosts: pg
   gather_facts: false
@@ -79,27 +83,37 @@ func dispatchYAML() string {
   tasks:
 `)
 	for i := 0; i < 10; i++ {
-		fmt.Fprintf(&sb, `    - name: fact %[1]d
+		fmt.Fprintf(&sb, `    - name: fact %[1]d%[2]s
       set_fact:
         path_%[1]d: "{{ .base }}/%[1]d"
         port_%[1]d: "{{ index .ports 1 }}"
-    - name: say %[1]d
+    - name: say %[1]d%[2]s
       debug:
         msg: "{{ .inventory_hostname }} {{ .path_%[1]d }} {{ .port_%[1]d }}"
       when: ne .inventory_hostname "none"
-`, i)
+`, i, suffix)
 	}
 	return sb.String()
 }
 
 // BenchmarkDispatch measures the runner's own cost per task and host.
-func BenchmarkDispatch(b *testing.B) {
-	pb, err := playbook.Parse("dispatch.yaml", []byte(dispatchYAML()), benchOptions())
+func BenchmarkDispatch(b *testing.B) { benchDispatch(b, dispatchYAML(), []int{1, 10, 50}) }
+
+// BenchmarkDispatchTemplatedNames is BenchmarkDispatch with a template
+// in every task's name (rendered with the first host's variables, which
+// that host's run of the task then uses).
+func BenchmarkDispatchTemplatedNames(b *testing.B) {
+	benchDispatch(b, dispatchTasks(" on {{ .inventory_hostname }}"), []int{1, 10})
+}
+
+// benchDispatch runs the playbook yaml on hosts (the counts of hosts).
+func benchDispatch(b *testing.B, yaml string, hosts []int) {
+	pb, err := playbook.Parse("dispatch.yaml", []byte(yaml), benchOptions())
 	if err != nil {
 		b.Fatal(err)
 	}
 	const nTasks = 20
-	for _, n := range []int{1, 10, 50} {
+	for _, n := range hosts {
 		b.Run(fmt.Sprintf("hosts=%d", n), func(b *testing.B) {
 			inv := benchInventory(b, n, func(int) string { return "" })
 			pool := transport.NewPool()
