@@ -50,7 +50,7 @@ var keywordDocs = map[string]string{
 	"delegate_to":      "run the task on another host (with this host's variables)",
 	"no_log":           "hide the task's result and arguments in every output",
 	"check_mode":       "false: a task that only reads runs in --check too; true: always simulated",
-	"block":            "a list of tasks sharing when/become/tags/vars, with rescue: and always:",
+	"block":            "a list of tasks sharing when/tags/vars (added up) and become/become_user/ignore_errors/no_log/check_mode/delegate_to/run_once (a task's own wins, false too), with rescue: and always:",
 	"rescue":           "block: tasks run on the hosts that failed in the block",
 	"always":           "block: tasks run on all the block's hosts, failed or not",
 	"args":             "module arguments given apart from the module key",
