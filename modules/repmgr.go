@@ -67,7 +67,7 @@ func init() {
 // action is reported as a change that could not be verified.
 type Repmgr struct {
 	Action         string `arg:"action,required" choices:"primary_register|standby_clone|standby_register|standby_promote|standby_follow|node_rejoin|cluster_show" doc:"what to do"`
-	Version        string `arg:"version" default:"15" doc:"PostgreSQL major version (repmgr, pg_ctl and pg_controldata from /usr/lib/postgresql/VERSION/bin)"`
+	Version        string `arg:"version" default:"15" doc:"PostgreSQL major version (repmgr, psql, pg_ctl and pg_controldata from /usr/lib/postgresql/VERSION/bin)"`
 	Config         string `arg:"config" aliases:"config_file|conf" default:"/etc/repmgr.conf" doc:"repmgr.conf of this node (node_id, conninfo, data_directory are read from it)"`
 	UpstreamHost   string `arg:"upstream_host" doc:"standby_clone, node_rejoin: host of the node to clone from / rejoin to (the current primary)"`
 	UpstreamUser   string `arg:"upstream_user" default:"repmgr" doc:"standby_clone, node_rejoin: user to connect as (password from ~postgres/.pgpass)"`
@@ -302,7 +302,7 @@ func (m *Repmgr) Run(ctx context.Context, t transport.Target, env *Env) (*Result
 	}
 	rc.dataDir = rc.conf["data_directory"]
 	ci := parseConninfo(rc.conf["conninfo"])
-	rc.local = PGConn{DB: ci["dbname"]}
+	rc.local = PGConn{DB: ci["dbname"], BinDir: m.bin("")}
 	if rc.local.DB == "" {
 		rc.local.DB = "repmgr"
 	}
@@ -599,7 +599,7 @@ func (m *Repmgr) upstream() (string, PGConn) {
 		parts = append(parts, "port="+strconv.Itoa(m.UpstreamPort))
 	}
 	ci := strings.Join(parts, " ")
-	return ci, PGConn{DB: ci + " connect_timeout=10"}
+	return ci, PGConn{DB: ci + " connect_timeout=10", BinDir: m.bin("")}
 }
 
 func (m *Repmgr) standbyClone(ctx context.Context, rc *repmgrCtx) (*Result, error) {

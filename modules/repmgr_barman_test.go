@@ -93,7 +93,7 @@ func repmgrHost() *fakeHost {
 	h.on("/usr/lib/postgresql/15/bin/pg_controldata", 1, "", "could not open file \"global/pg_control\"\n")
 	upstream := func(sub string) func(c fakeCall) bool {
 		return func(c fakeCall) bool {
-			return len(c.Argv) > 0 && c.Argv[0] == "psql" && strings.Contains(c.cmdline(), "host=node1") && strings.Contains(c.Stdin, sub)
+			return isPsql(c) && strings.Contains(c.cmdline(), "host=node1") && strings.Contains(c.Stdin, sub)
 		}
 	}
 	reply := func(out string) func(fakeCall) transport.Result {
