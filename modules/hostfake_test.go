@@ -67,7 +67,7 @@ func (h *fakeHost) on(prefix string, rc int, stdout, stderr string) *fakeHost {
 
 // onSQL answers psql runs whose stdin contains sub.
 func (h *fakeHost) onSQL(sub string, rc int, stdout, stderr string) *fakeHost {
-	return h.onFunc(func(c fakeCall) bool { return len(c.Argv) > 0 && c.Argv[0] == "psql" && strings.Contains(c.Stdin, sub) },
+	return h.onFunc(func(c fakeCall) bool { return isPsql(c) && strings.Contains(c.Stdin, sub) },
 		func(fakeCall) transport.Result {
 			return transport.Result{RC: rc, Stdout: []byte(stdout), Stderr: []byte(stderr)}
 		})
@@ -340,4 +340,9 @@ func checkRun(t *testing.T, m Module, h *fakeHost) (*Result, []transport.Change)
 		t.Fatalf("check mode changed the host: %+v", after[before:])
 	}
 	return res, rec
+}
+
+// isPsql says whether c runs psql: from the PATH or from a bin_dir.
+func isPsql(c fakeCall) bool {
+	return len(c.Argv) > 0 && path.Base(c.Argv[0]) == "psql"
 }

@@ -243,11 +243,41 @@ func TestPsqlArgvAndErrors(t *testing.T) {
 	}
 }
 
+// With bin_dir the pg_* modules run psql from that directory, not
+// Debian's pg_wrapper from the PATH; repmgr's reads use its version's
+// bin directory. A relative bin_dir is refused.
+func TestPsqlBinDir(t *testing.T) {
+	h := newFakeHost().onSQL("pg_authid", 0, "rolname,rolcanlogin,rolsuper,rolreplication,rolcreatedb,rolcreaterole,rolinherit,rolbypassrls,rolconnlimit,rolpassword\nrepmgr,t,f,f,f,f,t,f,-1,\n", "")
+	m := newModule(t, "pg_user", map[string]any{"name": "repmgr", "bin_dir": "/usr/lib/postgresql/15/bin"})
+	if res := runOn(t, m, h); res.Failed || res.Changed {
+		t.Fatalf("pg_user on an existing role: %+v", res)
+	}
+	if calls := h.log("query"); len(calls) != 1 || calls[0].Argv[0] != "/usr/lib/postgresql/15/bin/psql" {
+		t.Errorf("psql calls = %+v, want one of /usr/lib/postgresql/15/bin/psql", calls)
+	}
+	wantArgError(t, "pg_query", map[string]any{"query": "SELECT 1", "bin_dir": "usr/lib/postgresql/15/bin"}, "bin_dir", "absolute")
+
+	h = repmgrHost()
+	runOn(t, newModule(t, "repmgr", map[string]any{"action": "standby_clone", "upstream_host": "node1", "version": "16"}), h)
+	n := 0
+	for _, c := range h.log("query") {
+		if isPsql(c) {
+			n++
+			if c.Argv[0] != "/usr/lib/postgresql/16/bin/psql" {
+				t.Errorf("repmgr ran %s, want /usr/lib/postgresql/16/bin/psql", c.Argv[0])
+			}
+		}
+	}
+	if n == 0 {
+		t.Error("repmgr standby_clone ran no psql")
+	}
+}
+
 func TestPGQueryRowsAndReadOnly(t *testing.T) {
 	h := newFakeHost()
 	// Answer with the statement's rows followed by the marker psql would
 	// echo (the marker is random: read it from the script).
-	h.onFunc(func(c fakeCall) bool { return len(c.Argv) > 0 && c.Argv[0] == "psql" }, func(c fakeCall) transport.Result {
+	h.onFunc(func(c fakeCall) bool { return isPsql(c) }, func(c fakeCall) transport.Result {
 		marker := ""
 		for _, l := range strings.Split(c.Stdin, "\n") {
 			if strings.HasPrefix(l, `\echo `) {

@@ -67,7 +67,7 @@ func init() {
 // action is reported as a change that could not be verified.
 type Repmgr struct {
 	Action         string `arg:"action,required" choices:"primary_register|standby_clone|standby_register|standby_promote|standby_follow|node_rejoin|cluster_show" doc:"what to do"`
-	Version        string `arg:"version" default:"15" doc:"PostgreSQL major version (repmgr, pg_ctl and pg_controldata from /usr/lib/postgresql/VERSION/bin)"`
+	Version        string `arg:"version" default:"15" doc:"PostgreSQL major version (repmgr, psql, pg_ctl and pg_controldata from /usr/lib/postgresql/VERSION/bin)"`
 	Config         string `arg:"config" aliases:"config_file|conf" default:"/etc/repmgr.conf" doc:"repmgr.conf of this node (node_id, conninfo, data_directory are read from it)"`
 	UpstreamHost   string `arg:"upstream_host" doc:"standby_clone, node_rejoin: host of the node to clone from / rejoin to (the current primary)"`
 	UpstreamUser   string `arg:"upstream_user" default:"repmgr" doc:"standby_clone, node_rejoin: user to connect as (password from ~postgres/.pgpass)"`
@@ -302,7 +302,7 @@ func (m *Repmgr) Run(ctx context.Context, t transport.Target, env *Env) (*Result
 	}
 	rc.dataDir = rc.conf["data_directory"]
 	ci := parseConninfo(rc.conf["conninfo"])
-	rc.local = PGConn{DB: ci["dbname"]}
+	rc.local = PGConn{DB: ci["dbname"], BinDir: m.bin("")}
 	if rc.local.DB == "" {
 		rc.local.DB = "repmgr"
 	}
@@ -427,17 +427,59 @@ func (m *Repmgr) nodes(ctx context.Context, t transport.Target, conn PGConn) ([]
 	if len(rows) == 0 || !pgBool(rows[0]["ok"]) {
 		return nil, nil
 	}
-	rows, err = pgRows(ctx, t, conn, "SELECT node_id, coalesce(upstream_node_id::text, '') AS upstream_node_id, active, node_name, type, conninfo FROM repmgr.nodes ORDER BY node_id;\n")
+	rows, err = pgRows(ctx, t, conn, nodesQuery)
 	if err != nil {
 		return nil, err
 	}
+	return parseNodes(rows), nil
+}
+
+// nodesQuery reads repmgr.nodes.
+const nodesQuery = "SELECT node_id, coalesce(upstream_node_id::text, '') AS upstream_node_id, active, node_name, type, conninfo FROM repmgr.nodes ORDER BY node_id;\n"
+
+// parseNodes reads nodesQuery's rows.
+func parseNodes(rows []map[string]string) []repmgrNode {
 	var out []repmgrNode
 	for _, r := range rows {
 		id, _ := strconv.Atoi(r["node_id"])
 		up, _ := strconv.Atoi(r["upstream_node_id"])
 		out = append(out, repmgrNode{ID: id, UpstreamID: up, Active: pgBool(r["active"]), Name: r["node_name"], Type: r["type"], Conninfo: r["conninfo"]})
 	}
-	return out, nil
+	return out
+}
+
+// localState reads, in one psql run on the local repmgr database,
+// whether the server is in recovery and repmgr.nodes (nil when its
+// schema does not exist yet): what recoveryState and nodes read in three
+// runs. ok is false when that run failed (the server is down, the
+// repmgr database does not exist yet...): the caller then asks as
+// recoveryState and nodes do, for their answers and messages.
+func (m *Repmgr) localState(ctx context.Context, rc *repmgrCtx) (inRecovery bool, ns []repmgrNode, ok bool, err error) {
+	marker := randomMarker()
+	script := "SELECT pg_is_in_recovery() AS recovery;\n" +
+		"\\echo " + marker + " :ROW_COUNT\n" +
+		"SELECT to_regclass('repmgr.nodes') IS NOT NULL AS pgplay_nodes_ok \\gset\n" +
+		"\\if :pgplay_nodes_ok\n" +
+		nodesQuery +
+		"\\echo " + marker + " :ROW_COUNT\n" +
+		"\\endif\n"
+	res, err := psqlRun{Conn: rc.local, SQL: script}.run(ctx, rc.t)
+	if err != nil {
+		var pe *PsqlError
+		if errors.As(err, &pe) {
+			return false, nil, false, nil
+		}
+		return false, nil, false, err
+	}
+	sets, err := parseCSVSets(res.Stdout, marker)
+	if err != nil || len(sets) == 0 || len(sets[0].Rows) != 1 {
+		return false, nil, false, nil
+	}
+	rec := sets[0].rowMaps()[0]["recovery"]
+	if len(sets) > 1 {
+		ns = parseNodes(sets[1].rowMaps())
+	}
+	return pgBool(rec), ns, true, nil
 }
 
 func findNode(ns []repmgrNode, id int) (repmgrNode, bool) {
@@ -538,9 +580,20 @@ func notRunning(rc *repmgrCtx, err error) (*Result, error) {
 
 // nodesAs checks that the local server runs, as a standby or as a
 // primary (else the action is refused with refusal), and reads
-// repmgr.nodes. A non-nil Result or error ends the action.
+// repmgr.nodes: in one psql run (localState), else as recoveryState and
+// nodes do. A non-nil Result or error ends the action.
 func (m *Repmgr) nodesAs(ctx context.Context, rc *repmgrCtx, standby bool, refusal string) ([]repmgrNode, *Result, error) {
-	rec, _, err := recoveryState(ctx, rc.t, rc.local)
+	rec, ns, ok, err := m.localState(ctx, rc)
+	if err != nil {
+		return nil, nil, err
+	}
+	if ok {
+		if rec != standby {
+			return nil, refuse(rc.res, "%s", refusal), nil
+		}
+		return ns, nil, nil
+	}
+	rec, _, err = recoveryState(ctx, rc.t, rc.local)
 	if err != nil {
 		res, err := notRunning(rc, err)
 		return nil, res, err
@@ -548,7 +601,7 @@ func (m *Repmgr) nodesAs(ctx context.Context, rc *repmgrCtx, standby bool, refus
 	if rec != standby {
 		return nil, refuse(rc.res, "%s", refusal), nil
 	}
-	ns, err := m.nodes(ctx, rc.t, rc.local)
+	ns, err = m.nodes(ctx, rc.t, rc.local)
 	if err != nil {
 		res, err := pgFailed(err)
 		return nil, res, err
@@ -599,7 +652,7 @@ func (m *Repmgr) upstream() (string, PGConn) {
 		parts = append(parts, "port="+strconv.Itoa(m.UpstreamPort))
 	}
 	ci := strings.Join(parts, " ")
-	return ci, PGConn{DB: ci + " connect_timeout=10"}
+	return ci, PGConn{DB: ci + " connect_timeout=10", BinDir: m.bin("")}
 }
 
 func (m *Repmgr) standbyClone(ctx context.Context, rc *repmgrCtx) (*Result, error) {

@@ -93,7 +93,7 @@ func repmgrHost() *fakeHost {
 	h.on("/usr/lib/postgresql/15/bin/pg_controldata", 1, "", "could not open file \"global/pg_control\"\n")
 	upstream := func(sub string) func(c fakeCall) bool {
 		return func(c fakeCall) bool {
-			return len(c.Argv) > 0 && c.Argv[0] == "psql" && strings.Contains(c.cmdline(), "host=node1") && strings.Contains(c.Stdin, sub)
+			return isPsql(c) && strings.Contains(c.cmdline(), "host=node1") && strings.Contains(c.Stdin, sub)
 		}
 	}
 	reply := func(out string) func(fakeCall) transport.Result {
@@ -227,12 +227,31 @@ func TestRepmgrRegisterPromoteRejoin(t *testing.T) {
 		}, func(fakeCall) transport.Result {
 			return transport.Result{Stdout: []byte("node_id,upstream_node_id,active,node_name,type,conninfo\n" + nodes)}
 		})
+		// The one-run read of primary_register and standby_register.
+		h.onFunc(func(c fakeCall) bool { return isPsql(c) && strings.Contains(c.Stdin, "pgplay_nodes_ok") }, func(c fakeCall) transport.Result {
+			marker := strings.Fields(c.Stdin[strings.Index(c.Stdin, `\echo `):])[1]
+			return transport.Result{Stdout: []byte("recovery\n" + recovery + "\n" + marker + " 1\n" +
+				"node_id,upstream_node_id,active,node_name,type,conninfo\n" + nodes + marker + " 0\n")}
+		})
 	}
 	// Registered standby: ok.
 	h := repmgrHost()
 	local(h, "t", "1,,t,node1,primary,host=a\n2,1,t,node2,standby,host=b\n")
 	if res := runOn(t, newModule(t, "repmgr", map[string]any{"action": "standby_register"}), h); res.Changed || res.Failed || len(repmgrCalls(h)) != 0 {
 		t.Errorf("registered standby: %+v", res)
+	}
+	// ... read in one psql run.
+	if n := len(h.log("query")); n != 1 {
+		t.Errorf("registered standby: %d commands, want 1 psql run: %+v", n, h.log("query"))
+	}
+	// A server that is down: the one-run read fails, and the task says
+	// why as before.
+	h = repmgrHost()
+	h.onFunc(isPsql, func(fakeCall) transport.Result {
+		return transport.Result{RC: 2, Stderr: []byte("psql: error: connection to server on socket \"/var/run/postgresql/.s.PGSQL.5432\" failed: No such file or directory\n")}
+	})
+	if res := runOn(t, newModule(t, "repmgr", map[string]any{"action": "standby_register"}), h); !res.Failed || !strings.Contains(res.Msg, "cannot query the local PostgreSQL") {
+		t.Errorf("standby_register with the server down: %+v", res)
 	}
 	// Not registered: dry-run, then register.
 	h = repmgrHost()
