@@ -196,4 +196,15 @@ func TestDayTwo(t *testing.T) {
 		t.Fatalf("site.yaml after the switchovers: exit %d\n%s", code, out)
 	}
 	c.expectHealthy(t, "node1", "node2", "node3")
+
+	// Rolling restart, scale in and out (e2e/scale_test.go).
+	for _, st := range []struct {
+		name string
+		f    func(*testing.T, *foCluster)
+	}{{"RollingRestart", testRollingRestart}, {"RemoveNode", testRemoveNode}, {"ScaleOut", testScaleOut}} {
+		if !t.Run(st.name, func(t *testing.T) { st.f(t, c) }) {
+			dump(t)
+			return
+		}
+	}
 }
