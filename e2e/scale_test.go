@@ -110,6 +110,17 @@ func (r *faultRun) segments(t *testing.T, final string, want ...string) (pauses 
 	return pauses, longest
 }
 
+// refusal returns the failure of a run's text output: from its "failed:"
+// line to the recap.
+func refusal(out string) string {
+	i := strings.Index(out, "failed: [")
+	j := strings.Index(out, "PLAY RECAP")
+	if i < 0 || j < i {
+		return out
+	}
+	return strings.TrimSpace(out[i:j])
+}
+
 // testRollingRestart runs rolling_restart.yaml with upgrade=true (the lab
 // has no newer package: the upgrade path runs and changes nothing) under
 // a write load: the standbys restart one at a time, node1 hands over to
@@ -190,6 +201,7 @@ func testRemoveNode(t *testing.T, c *foCluster) {
 		if code == 0 || !strings.Contains(out, tc.want) || !strings.Contains(out, "Nothing was changed") {
 			t.Errorf("remove_node.yaml %v: exit %d, want a refusal saying %q\n%s", tc.args, code, tc.want, out)
 		}
+		t.Logf("remove_node.yaml %v: exit %d:\n%s", tc.args, code, refusal(out))
 	}
 	nodeID := func(h, id string) string {
 		return c.hosts(t).sql(h, "repmgr", "SELECT count(*) FROM repmgr.nodes WHERE node_id = "+id)
