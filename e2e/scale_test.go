@@ -250,6 +250,13 @@ func testRemoveNode(t *testing.T, c *foCluster) {
 	if sc := c.startConf(t, "node3"); sc != "manual" {
 		t.Errorf("node3's start.conf: %q, want manual", sc)
 	}
+	// node2 is the last synchronous standby now: taking it out too would
+	// leave every commit waiting.
+	out, code = c.pgplay(t, "run", "playbooks/remove_node.yaml", "-i", c.inv, "-e", "node=node2")
+	if code == 0 || !strings.Contains(out, "node2 is the only synchronous standby candidate") || !strings.Contains(out, "Nothing was changed") {
+		t.Errorf("remove_node.yaml -e node=node2 (the last synchronous standby): exit %d, want a refusal\n%s", code, out)
+	}
+	t.Logf("remove_node.yaml -e node=node2: exit %d:\n%s", code, refusal(out))
 	// A second run changes nothing.
 	if rr := pgplayRun(t, c.work, "playbooks/remove_node.yaml", "-i", c.inv, "-e", "node=node3"); rr.code != 0 {
 		t.Errorf("remove_node.yaml a second time: exit %d\n%s", rr.code, rr.failures())
