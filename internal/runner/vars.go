@@ -147,12 +147,31 @@ func (pr *playRun) vars(h *hostState, tc *taskCtx) map[string]any {
 // that variables may refer to other variables. A value that cannot be
 // rendered yet (it refers to something undefined) is left as written. keys
 // are the variables that may hold templates (others are not looked at).
+//
+// A value that reads a variable still holding a template waits for it:
+// rendered first, it would read that template's text (a role default
+// `b: '{{ without .list (toString .a) }}'` with a play var
+// `a: "{{ .c }}"` came out either way, by map order). When nothing can
+// go on that way (a cycle, or a variable that cannot be rendered), the
+// waiting values are rendered as they are, as before.
 func (r *Runner) renderVars(v map[string]any, keys []string) {
-	for pass := 0; pass < 8; pass++ {
-		progress, left := false, 0
+	strict := true
+	for pass := 0; pass < 16; pass++ {
+		progress, left, waited := false, 0, 0
+		pending := map[string]bool{}
+		for _, k := range keys {
+			if k != "hostvars" && k != "groups" && hasTemplate(v[k]) {
+				pending[k] = true
+			}
+		}
 		for _, k := range keys {
 			x := v[k]
 			if k == "hostvars" || k == "groups" || !hasTemplate(x) {
+				continue
+			}
+			if strict && r.readsPending(x, k, pending) {
+				left++
+				waited++
 				continue
 			}
 			out, err := r.eng.RenderValue("variable "+k, x, v)
@@ -164,6 +183,8 @@ func (r *Runner) renderVars(v map[string]any, keys []string) {
 				// It rendered to another template (a chain a -> b -> c):
 				// go round again.
 				left++
+			} else {
+				delete(pending, k)
 			}
 			if r.isSecretName(k) {
 				r.addSecretValue(out)
@@ -173,10 +194,42 @@ func (r *Runner) renderVars(v map[string]any, keys []string) {
 				progress = true
 			}
 		}
-		if left == 0 || !progress {
+		if left == 0 {
 			return
 		}
+		if !progress {
+			if !strict || waited == 0 {
+				return
+			}
+			strict = false
+		}
 	}
+}
+
+// readsPending reports whether a template in x (a string, or inside a
+// list or map) reads a variable of pending other than self.
+func (r *Runner) readsPending(x any, self string, pending map[string]bool) bool {
+	switch y := x.(type) {
+	case string:
+		for _, n := range r.eng.Refs(y, false) {
+			if n != self && pending[n] {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range y {
+			if r.readsPending(e, self, pending) {
+				return true
+			}
+		}
+	case map[string]any:
+		for _, e := range y {
+			if r.readsPending(e, self, pending) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // equalValue compares two rendered values (strings, lists, maps).
