@@ -80,6 +80,7 @@ func newLabUpCmd(stateDir *string) *cobra.Command {
 	f := cmd.Flags()
 	f.IntVar(&opts.Nodes, "nodes", lab.DefaultNodes, fmt.Sprintf("number of PostgreSQL hosts node1..nodeN (1-%d)", lab.MaxNodes))
 	f.BoolVar(&opts.Barman, "barman", true, "add the barman host backup1")
+	f.IntVar(&opts.Spares, "spares", 0, fmt.Sprintf("number of spare hosts spare1..spareN (0-%d; group spare, PostgreSQL installed, no cluster): targets for playbooks/restore.yaml", lab.MaxSpares))
 	f.StringVar(&subnet, "subnet", lab.DefaultSubnet, "lab network (IPv4 CIDR); must not be routed on this machine")
 	f.StringVar(&vip, "vip", "", "virtual IP for keepalived (default: the subnet's .100)")
 	f.StringVar(&opts.Image, "image", lab.ImageDefault, "what the hosts run: default (PostgreSQL, repmgr, keepalived, barman preinstalled; root login) "+

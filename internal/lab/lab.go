@@ -27,6 +27,8 @@ const (
 	DefaultStateDir = "lab"
 	// MaxNodes bounds --nodes (addresses .11-.19; backup1 is .20).
 	MaxNodes = 9
+	// MaxSpares bounds --spares (addresses .21-.29).
+	MaxSpares = 9
 )
 
 // Paths are where the lab keeps its files on the controller.
@@ -54,6 +56,10 @@ type Options struct {
 	Nodes int
 	// Barman adds the host backup1 (group barman).
 	Barman bool
+	// Spares is the number of spare hosts spare1..spareN (group spare,
+	// 0..MaxSpares): the image's packages, no cluster, no role of the
+	// cluster; a target for a restore drill (playbooks/restore.yaml).
+	Spares int
 	// Subnet is the lab network (IPv4); the bridge gets its .1.
 	Subnet netip.Prefix
 	// VIP is the virtual IP for keepalived; zero means the subnet's .100.

@@ -89,3 +89,28 @@ func TestLeftoversSummary(t *testing.T) {
 		t.Error("empty() wrong")
 	}
 }
+
+// `pgplay lab status` lists a spare host with its role, from the lab's
+// record as `up` writes it.
+func TestStatusListsSpare(t *testing.T) {
+	p, err := NewPlan(opts(func(o *Options) { o.Spares = 1 }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &record{StateDir: "/x/lab", Subnet: p.Subnet, VIP: p.VIP, Bridge: p.Bridge, Nodes: 3, Barman: true, Spares: 1}
+	for _, h := range p.Hosts {
+		rec.Hosts = append(rec.Hosts, hostRecord{Name: h.Name, Addr: h.Addr, Role: h.Role, Netns: h.Netns()})
+	}
+	if !rec.matches(Options{StateDir: "/x/lab", Nodes: 3, Barman: true, Spares: 1}, p) {
+		t.Error("the record of a lab with a spare does not match its options")
+	}
+	if rec.matches(Options{StateDir: "/x/lab", Nodes: 3, Barman: true}, p) {
+		t.Error("the record of a lab with a spare matches options without one")
+	}
+	l := &Lab{Paths: Paths{Run: t.TempDir()}}
+	var b bytes.Buffer
+	l.statusOf(context.Background(), rec).Write(&b)
+	if !strings.Contains(b.String(), "spare1   198.51.100.21  spare    stopped") || !strings.Contains(b.String(), "5 hosts") {
+		t.Errorf("status lacks the spare:\n%s", b.String())
+	}
+}

@@ -11,6 +11,9 @@ const (
 	RolePrimary = "primary"
 	RoleStandby = "standby"
 	RoleBarman  = "barman"
+	// RoleSpare is a host in group spare: the image's packages, no
+	// cluster, in no other group (a restore drill's target).
+	RoleSpare = "spare"
 )
 
 // Address offsets inside the subnet.
@@ -18,6 +21,7 @@ const (
 	offBridge = 1
 	offNode   = 10 // node i is at offNode+i
 	offBarman = 20
+	offSpare  = 20 // spare i is at offSpare+i
 	offVIP    = 100
 )
 
@@ -38,12 +42,12 @@ type Plan struct {
 type HostPlan struct {
 	Name string
 	Addr netip.Addr
-	// Role is RolePrimary, RoleStandby or RoleBarman.
+	// Role is RolePrimary, RoleStandby, RoleBarman or RoleSpare.
 	Role string
-	// NodeID is the repmgr node id (1..N); 0 for barman.
+	// NodeID is the repmgr node id (1..N); 0 for barman and spares.
 	NodeID int
 	// Priority is keepalived's priority (primary 150, then 100, 90, ...);
-	// 0 for barman.
+	// 0 for barman and spares.
 	Priority int
 	// Groups are the inventory groups of the host.
 	Groups []string
@@ -81,10 +85,16 @@ func NewPlan(opts Options) (Plan, error) {
 	if a.IsLoopback() || a.IsMulticast() || a.IsLinkLocalUnicast() || a.IsUnspecified() || subnet.Bits() < 8 {
 		return Plan{}, optErr("--subnet %s: not usable for a lab; use a private or documentation range, e.g. %s", opts.Subnet, DefaultSubnet)
 	}
+	if opts.Spares < 0 || opts.Spares > MaxSpares {
+		return Plan{}, optErr("--spares %d: the lab has 0 to %d spare hosts", opts.Spares, MaxSpares)
+	}
 	size := uint64(1) << (32 - subnet.Bits())
-	last := offBarman
-	if !opts.Barman {
-		last = offNode + opts.Nodes
+	last := offNode + opts.Nodes
+	if opts.Barman {
+		last = offBarman
+	}
+	if opts.Spares > 0 {
+		last = offSpare + opts.Spares
 	}
 	if uint64(last) >= size-1 {
 		return Plan{}, optErr("--subnet %s is too small: the lab uses addresses up to .%d; use a /25 or larger", opts.Subnet, last)
@@ -115,6 +125,9 @@ func NewPlan(opts Options) (Plan, error) {
 	}
 	if opts.Barman {
 		p.Hosts = append(p.Hosts, HostPlan{Name: "backup1", Addr: at(offBarman), Role: RoleBarman, Groups: []string{"barman"}})
+	}
+	for i := 1; i <= opts.Spares; i++ {
+		p.Hosts = append(p.Hosts, HostPlan{Name: fmt.Sprintf("spare%d", i), Addr: at(offSpare + i), Role: RoleSpare, Groups: []string{"spare"}})
 	}
 	// The VIP must be a free address of the subnet.
 	bcast := at(int(size - 1))

@@ -122,3 +122,66 @@ func TestNormalizeMakesStateDirAbsolute(t *testing.T) {
 		t.Errorf("boot timeout = %v", o.BootTimeout)
 	}
 }
+
+// --spares adds spare1..N after backup1 at .21 on: group spare only, no
+// repmgr id or keepalived priority.
+func TestNewPlanSpares(t *testing.T) {
+	p, err := NewPlan(opts(func(o *Options) { o.Spares = 2 }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, h := range p.Hosts {
+		names = append(names, h.Name)
+	}
+	if got := strings.Join(names, " "); got != "node1 node2 node3 backup1 spare1 spare2" {
+		t.Fatalf("hosts = %s", got)
+	}
+	for i, want := range []string{"198.51.100.21", "198.51.100.22"} {
+		h := p.Hosts[4+i]
+		if h.Addr.String() != want || h.Role != RoleSpare || strings.Join(h.Groups, " ") != "spare" || h.NodeID != 0 || h.Priority != 0 {
+			t.Errorf("%s = %+v; want at %s, role spare, group spare only, no node id or priority", h.Name, h, want)
+		}
+	}
+	// Without barman the spares keep their addresses.
+	p, err = NewPlan(opts(func(o *Options) { o.Barman, o.Spares = false, 1 }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h, ok := p.Host("spare1"); !ok || h.Addr.String() != "198.51.100.21" {
+		t.Errorf("spare1 without barman = %+v %v", h, ok)
+	}
+	if _, ok := p.Host("spare1"); !ok {
+		t.Error("no spare1")
+	}
+	// The default lab has none.
+	if _, ok := defaultPlanHost(t, "spare1"); ok {
+		t.Error("spare1 planned without --spares")
+	}
+	for _, c := range []struct {
+		mod  func(*Options)
+		want string
+	}{
+		{func(o *Options) { o.Spares = -1 }, "--spares -1: the lab has 0 to 9 spare hosts"},
+		{func(o *Options) { o.Spares = 10 }, "--spares 10: the lab has 0 to 9 spare hosts"},
+		{func(o *Options) {
+			o.Nodes, o.Barman, o.Spares = 1, false, 1
+			o.Subnet = netip.MustParsePrefix("198.51.100.0/28")
+			o.VIP = netip.MustParseAddr("198.51.100.5")
+		}, "uses addresses up to .21"},
+		{func(o *Options) { o.Spares, o.VIP = 1, netip.MustParseAddr("198.51.100.21") }, "spare1's address"},
+	} {
+		if _, err := NewPlan(opts(c.mod)); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("err = %v, want it to mention %q", err, c.want)
+		}
+	}
+}
+
+func defaultPlanHost(t *testing.T, name string) (HostPlan, bool) {
+	t.Helper()
+	p, err := NewPlan(DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.Host(name)
+}

@@ -17,6 +17,7 @@ type record struct {
 	Created  time.Time    `json:"created"`
 	Nodes    int          `json:"nodes"`
 	Barman   bool         `json:"barman"`
+	Spares   int          `json:"spares,omitempty"`
 	Subnet   netip.Prefix `json:"subnet"`
 	VIP      netip.Addr   `json:"vip"`
 	Bridge   string       `json:"bridge"`
@@ -85,7 +86,7 @@ func (l *Lab) saveRecord(r *record) error {
 
 // matches reports whether the record describes the lab opts and plan ask for.
 func (r *record) matches(opts Options, p Plan) bool {
-	return r.StateDir == opts.StateDir && r.Nodes == opts.Nodes && r.Barman == opts.Barman && r.image() == imageName(opts.Image) &&
+	return r.StateDir == opts.StateDir && r.Nodes == opts.Nodes && r.Barman == opts.Barman && r.Spares == opts.Spares && r.image() == imageName(opts.Image) &&
 		r.Subnet == p.Subnet && r.VIP == p.VIP && len(r.Hosts) == len(p.Hosts)
 }
 

@@ -70,7 +70,7 @@ func renderInventory(p Plan, f StateFiles, user string, secrets map[string]strin
 	}
 	// Groups in a fixed order; a host's variables sit in the first group
 	// it appears in, later groups only list it.
-	groupNames := []string{"postgres", "primary", "standbys", "barman"}
+	groupNames := []string{"postgres", "primary", "standbys", "barman", "spare"}
 	seen := map[string]bool{}
 	children := mapping()
 	for _, g := range groupNames {
@@ -86,7 +86,7 @@ func renderInventory(p Plan, f StateFiles, user string, secrets map[string]strin
 				hosts.Content = append(hosts.Content, str(h.Name), hostVars(h))
 			}
 		}
-		if g == "barman" && len(hosts.Content) == 0 {
+		if (g == "barman" || g == "spare") && len(hosts.Content) == 0 {
 			continue
 		}
 		children.Content = append(children.Content, str(g), mapping("hosts", hosts))

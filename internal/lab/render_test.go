@@ -235,3 +235,50 @@ func TestNewSecretsAreRandom(t *testing.T) {
 		t.Errorf("%s: %q then %q: want 8 random characters keepalived.conf can hold", k, a[k], b[k])
 	}
 }
+
+// A spare is in group spare only, with connection variables and no
+// cluster role; the lab's ssh_config, known_hosts and /etc/hosts name it.
+func TestRenderInventoryWithSpare(t *testing.T) {
+	o := DefaultOptions()
+	o.Spares = 1
+	p, err := NewPlan(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sf := stateFiles("/lab")
+	text, err := renderInventory(p, sf, "root", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := inventory.Parse("inventory.yaml", []byte(text))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, text)
+	}
+	h := inv.Hosts["spare1"]
+	if h == nil {
+		t.Fatalf("no spare1 in the inventory:\n%s", text)
+	}
+	if g := strings.Join(h.Groups, " "); !strings.Contains(g, "spare") || strings.Contains(g, "postgres") || strings.Contains(g, "barman") {
+		t.Errorf("spare1's groups = %s; want spare, not postgres or barman", g)
+	}
+	if fmt.Sprint(h.Vars["ssh_host"]) != "198.51.100.21" {
+		t.Errorf("spare1's ssh_host = %v", h.Vars["ssh_host"])
+	}
+	for _, k := range []string{"pg_role", "repmgr_node_id", "keepalived_priority"} {
+		if _, ok := h.Vars[k]; ok {
+			t.Errorf("spare1 has %s", k)
+		}
+	}
+	if pg := inv.Groups["postgres"]; pg == nil || len(pg.Hosts) != 3 {
+		t.Errorf("postgres group = %+v; want node1..3 only", pg)
+	}
+	if s := renderSSHConfig(p, sf, "root"); !strings.Contains(s, "Host spare1\n  HostName 198.51.100.21\n") {
+		t.Errorf("ssh_config lacks spare1:\n%s", s)
+	}
+	if s := renderEtcHosts(p, "node1"); !strings.Contains(s, "198.51.100.21\tspare1\n") {
+		t.Errorf("/etc/hosts lacks spare1:\n%s", s)
+	}
+	if s := renderKnownHosts(p, map[string]string{"spare1": "ssh-ed25519 AAAA"}); !strings.Contains(s, "spare1,198.51.100.21 ssh-ed25519 AAAA\n") {
+		t.Errorf("known_hosts lacks spare1:\n%s", s)
+	}
+}

@@ -117,8 +117,8 @@ func (l *Lab) Up(ctx context.Context, opts Options) (*Status, error) {
 			l.say("lab: already up and healthy; nothing to do (`pgplay lab down` removes it)")
 			return l.statusOf(ctx, rec), nil
 		case running && !rec.matches(opts, plan):
-			return nil, fmt.Errorf("another lab is running (state dir %s, image %s, %d nodes, barman %v, subnet %s); "+
-				"bring it down first with: sudo pgplay lab down", rec.StateDir, rec.image(), rec.Nodes, rec.Barman, rec.Subnet)
+			return nil, fmt.Errorf("another lab is running (state dir %s, image %s, %d nodes, barman %v, %d spares, subnet %s); "+
+				"bring it down first with: sudo pgplay lab down", rec.StateDir, rec.image(), rec.Nodes, rec.Barman, rec.Spares, rec.Subnet)
 		}
 	}
 	found, err := l.discover(rec, opts.StateDir)
@@ -160,7 +160,7 @@ func (l *Lab) Up(ctx context.Context, opts Options) (*Status, error) {
 func (l *Lab) create(ctx context.Context, opts Options, img image, plan Plan, cgm cgroupMounts) (*record, error) {
 	sf := stateFiles(opts.StateDir)
 	rec := &record{
-		StateDir: opts.StateDir, Created: time.Now().UTC(), Nodes: opts.Nodes, Barman: opts.Barman,
+		StateDir: opts.StateDir, Created: time.Now().UTC(), Nodes: opts.Nodes, Barman: opts.Barman, Spares: opts.Spares,
 		Subnet: plan.Subnet, VIP: plan.VIP, Bridge: plan.Bridge, Rootfs: l.Paths.rootfsOf(img),
 		Image: img.name, User: img.user,
 	}
