@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pgplay/pgplay/internal/lab"
 )
 
 // TestDayTwo runs the day-2 operations of docs/operations.md on a lab
@@ -15,9 +17,10 @@ import (
 // maintenance mode (a stopped standby and a restarted primary cause no
 // failover), a switchover to node2 and one back to node1 (no commit lost,
 // the pause in writes measured), and site.yaml with the unchanged
-// inventory at the end.
+// inventory at the end; a restore drill onto the lab's spare host.
 func TestDayTwo(t *testing.T) {
-	c := deployedCluster(t)
+	c := labCluster(t, func(o *lab.Options) { o.Spares = 1 })
+	c.deploy(t)
 	c.expectHealthy(t, "node1", "node2", "node3")
 	dump := func(t *testing.T) {
 		for _, n := range []string{"node1", "node2", "node3"} {
@@ -206,5 +209,9 @@ func TestDayTwo(t *testing.T) {
 			dump(t)
 			return
 		}
+	}
+	if !t.Run("RestoreDrill", func(t *testing.T) { restoreDrill(t, c) }) {
+		dump(t)
+		return
 	}
 }
