@@ -55,7 +55,7 @@ func restoreDrill(t *testing.T, c *foCluster) {
 		t.Fatalf("a refused restore left a cluster on spare1 (rc %d):\n%s", rc, out)
 	}
 
-	r := c.underLoad(t, "node1", 150)
+	r := c.underLoad(t, "node1", 120)
 	if out, rc := c.hosts(t).try("backup1", "runuser", "-u", "barman", "--", "barman", "backup", "pgplay", "--wait"); rc != 0 {
 		t.Fatalf("barman backup: rc %d\n%s", rc, out)
 	}
