@@ -96,11 +96,13 @@ func restoreDrill(t *testing.T, c *foCluster) {
 	if code != 0 || !strings.Contains(out, "spare1 holds this restore already") || !strings.Contains(out, "changed=0") {
 		t.Errorf("restore.yaml a second time: exit %d; want spare1 holds this restore already, changed=0\n%s", code, out)
 	}
+	t.Logf("restore.yaml a second time:\n%s", out)
 	// Another one needs force=true.
 	out, code = restore("-e", "target=spare1")
 	if code == 0 || !strings.Contains(out, "spare1 already holds the cluster 15/restore") || !strings.Contains(out, "-e force=true") {
 		t.Errorf("restore.yaml of the latest over the restore to T: exit %d; want a refusal naming force=true\n%s", code, out)
 	}
+	t.Logf("restore.yaml of the latest over the restore to T:\n%s", out)
 
 	// The commits acknowledged before T are in the restore, none sent
 	// after it (half a second of margin either side). The writers end.
