@@ -305,6 +305,41 @@ func TestBecomeCommandAndFile(t *testing.T) {
 	}
 }
 
+// become_user may be a template (as in Ansible): rendered per host, an
+// error in it names the keyword.
+func TestBecomeUserTemplate(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("become tests need root (sudo to nobody); CI runs as root")
+	}
+	l := newLab(t, []string{"a"}, "")
+	writeFiles(t, l.dir, map[string]string{"play.yaml": `
+- hosts: all
+  vars:
+    runner: nobody
+  tasks:
+    - command: id -un
+      become: true
+      become_user: "{{ .runner }}"
+      register: who
+      changed_when: false
+    - assert:
+        that: [eq .who.stdout "nobody"]
+`, "bad.yaml": `
+- hosts: all
+  tasks:
+    - command: id -un
+      become: true
+      become_user: "{{ .nosuchuser }}"
+`})
+	if code, out, errs := cli(t, "run", filepath.Join(l.dir, "play.yaml"), "-i", l.inv); code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
+	}
+	code, out, errs := cli(t, "run", filepath.Join(l.dir, "bad.yaml"), "-i", l.inv)
+	if code == 0 || !strings.Contains(out+errs, "become_user") || !strings.Contains(out+errs, "nosuchuser") {
+		t.Errorf("an undefined variable in become_user: exit %d, want an error naming become_user and the variable:\n%s\n%s", code, out, errs)
+	}
+}
+
 // A role entry's become_user applies to the role's handlers as to its
 // tasks.
 func TestRoleBecomeAppliesToItsHandlers(t *testing.T) {

@@ -44,7 +44,7 @@ type taskCtx struct {
 // inheritance applied (taskCtx.kw) and the host's variables for it,
 // built once. Everything that runs the task on the host (when, loop,
 // execute, finish) and reports it reads this value. Keywords that may
-// name the loop item (delegate_to, retries, delay) are rendered from it
+// name the loop item (delegate_to, become_user, retries, delay) are rendered from it
 // once per module run, by runKeywords.
 type hostTask struct {
 	*taskCtx
@@ -509,12 +509,13 @@ func (pr *playRun) execute(ctx context.Context, ht *hostTask, vars map[string]an
 // for each module run: they may name the loop item.
 type runKeywords struct {
 	delegateTo string // rendered; "" = not delegated
+	becomeUser string // rendered
 	retries    int    // under until
 	delay      time.Duration
 }
 
 // runKeywords renders the keywords of ht that may hold templates naming
-// the loop item (delegate_to, retries, delay) with vars (the host's, or
+// the loop item (delegate_to, become_user, retries, delay) with vars (the host's, or
 // a loop item's). It is called once per module run, after when held.
 func (pr *playRun) runKeywords(ht *hostTask, vars map[string]any) (runKeywords, error) {
 	var rk runKeywords
@@ -525,6 +526,14 @@ func (pr *playRun) runKeywords(ht *hostTask, vars map[string]any) (runKeywords, 
 			return rk, fmt.Errorf("%s: delegate_to: %w", ht.where, err)
 		}
 		rk.delegateTo = s
+	}
+	rk.becomeUser = ht.kw.becomeUser
+	if strings.Contains(rk.becomeUser, "{{") {
+		s, err := pr.r.eng.Render(ht.pos+" become_user", rk.becomeUser, vars)
+		if err != nil {
+			return rk, fmt.Errorf("%s: become_user: %w", ht.where, err)
+		}
+		rk.becomeUser = s
 	}
 	if t.Until != "" {
 		var err error
@@ -828,7 +837,7 @@ func (pr *playRun) target(ctx context.Context, ht *hostTask, vars map[string]any
 		return nil, err
 	}
 	become := ""
-	b, user := ht.kw.become, ht.kw.becomeUser
+	b, user := ht.kw.become, rk.becomeUser
 	// As in Ansible, the become variables (usually from the inventory)
 	// win over the become keywords of the play, role, block and task.
 	if v, ok := becomeVars["ansible_become"]; ok {
