@@ -382,6 +382,15 @@ func (p *parser) parseTask(tc *taskCtx, n *yaml.Node) (*Task, error) {
 		}
 		return nil, yamlsrc.ErrAt(file, findPair(ps, k).K, "rescue: and always: belong to a block: add `block:` with the tasks to try", "%s without block", k)
 	}
+	if tc.handler && (blockNode != nil || include != nil) {
+		k := "a block"
+		at := n
+		if include != nil {
+			k, at = "an include ("+include.Key+")", include.K
+		}
+		return nil, yamlsrc.ErrAt(file, at, "give each step its own handler and notify them in order (handlers run in the order they are listed), or run a script from one handler",
+			"a handler cannot be %s (pgplay runs a handler as one module)", k)
+	}
 	if blockNode != nil {
 		if len(modules) > 0 || include != nil {
 			m := include
