@@ -93,6 +93,13 @@ func (l *ackLoad) rows(t *testing.T, c *foCluster) []ackRow {
 	case <-time.After(3 * time.Minute):
 		t.Fatalf("the writer to %s did not end", l.target)
 	}
+	return l.read(t, c)
+}
+
+// read returns the commits the writer acknowledged so far, from its
+// output file on backup1.
+func (l *ackLoad) read(t *testing.T, c *foCluster) []ackRow {
+	t.Helper()
 	var rows []ackRow
 	for _, line := range strings.Split(c.hosts(t).run("backup1", "cat", l.out), "\n") {
 		f := strings.Fields(line)

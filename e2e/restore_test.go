@@ -120,7 +120,7 @@ func restoreDrill(t *testing.T, c *foCluster) {
 		}
 		var before, after int
 		var missing, extra []int
-		for _, a := range ackRowsOf(t, c, l) {
+		for _, a := range l.read(t, c) {
 			switch {
 			case a.at < tSec-0.5:
 				before++
@@ -159,7 +159,7 @@ func restoreDrill(t *testing.T, c *foCluster) {
 	}
 	for _, l := range []*ackLoad{r.vip, r.old} {
 		n := onSpare(fmt.Sprintf("SELECT count(DISTINCT id) FROM pgplay_load WHERE run = %d", l.run))
-		acks := ackRowsOf(t, c, l)
+		acks := l.read(t, c)
 		if k, _ := strconv.Atoi(n); k < len(acks) {
 			t.Errorf("writer to %s: %d commits acknowledged, the latest restore holds %s of them", l.target, len(acks), n)
 		}
@@ -169,27 +169,4 @@ func restoreDrill(t *testing.T, c *foCluster) {
 	if now := c.hosts(t).sql("node1", "postgres", "SELECT substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)"); now != tl {
 		t.Errorf("node1's timeline went from %s to %s during the restore drill", tl, now)
 	}
-}
-
-// ackRowsOf reads the commits a finished writer acknowledged (its rows
-// have been waited for by faultRun.check already).
-func ackRowsOf(t *testing.T, c *foCluster, l *ackLoad) []ackRow {
-	t.Helper()
-	var rows []ackRow
-	for _, line := range strings.Split(c.hosts(t).run("backup1", "cat", l.out), "\n") {
-		f := strings.Fields(line)
-		if len(f) != 4 {
-			continue
-		}
-		id, err1 := strconv.Atoi(f[0])
-		at, err2 := strconv.ParseFloat(f[1], 64)
-		if err1 != nil || err2 != nil {
-			continue
-		}
-		rows = append(rows, ackRow{l.run, id, at, f[2], f[3], 0})
-	}
-	for i := 1; i < len(rows); i++ {
-		rows[i].after = rows[i-1].at
-	}
-	return rows
 }
