@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"math"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -314,28 +316,8 @@ func Decode(spec Spec, raw map[string]any, dst Module) error {
 		return err
 	}
 
-	byName := map[string]*argField{}
-	var rest *argField
-	var valid []string
-	for i := range fields {
-		f := &fields[i]
-		if f.rest {
-			rest = f
-			continue
-		}
-		byName[f.name] = f
-		valid = append(valid, f.name)
-		for _, a := range f.aliases {
-			byName[a] = f
-		}
-	}
-	sort.Strings(valid)
-
-	keys := make([]string, 0, len(args))
-	for k := range args {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	byName, valid, rest := argIndex(fields)
+	keys := slices.Sorted(maps.Keys(args))
 	given := map[*argField]string{}
 	var restMap map[string]any
 	for _, k := range keys {
@@ -418,6 +400,27 @@ func Decode(spec Spec, raw map[string]any, dst Module) error {
 	return nil
 }
 
+// argIndex maps each argument's name and aliases to its field, lists the
+// names (sorted, for did-you-mean) and returns the field that takes any
+// other name (rest), if there is one.
+func argIndex(fields []argField) (byName map[string]*argField, valid []string, rest *argField) {
+	byName = map[string]*argField{}
+	for i := range fields {
+		f := &fields[i]
+		if f.rest {
+			rest = f
+			continue
+		}
+		byName[f.name] = f
+		valid = append(valid, f.name)
+		for _, a := range f.aliases {
+			byName[a] = f
+		}
+	}
+	sort.Strings(valid)
+	return byName, valid, rest
+}
+
 // CheckNames checks the argument names of raw, not their values (they
 // may be templates, rendered only when the task runs): an unknown name is
 // the *ArgError Decode gives for it. The free-form "_raw" is not looked
@@ -431,26 +434,12 @@ func CheckNames(spec Spec, raw map[string]any) error {
 	if err != nil {
 		return fmt.Errorf("module %q: %w", spec.Name, err)
 	}
-	known := map[string]bool{}
-	var valid []string
-	for _, f := range fields {
-		if f.rest {
-			return nil // takes any name
-		}
-		known[f.name] = true
-		valid = append(valid, f.name)
-		for _, a := range f.aliases {
-			known[a] = true
-		}
+	known, valid, rest := argIndex(fields)
+	if rest != nil {
+		return nil // takes any name
 	}
-	sort.Strings(valid)
-	keys := make([]string, 0, len(raw))
-	for k := range raw {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if k != "_raw" && !known[k] {
+	for _, k := range slices.Sorted(maps.Keys(raw)) {
+		if _, ok := known[k]; k != "_raw" && !ok {
 			return unknownArg(spec.Name, k, valid)
 		}
 	}
