@@ -122,6 +122,22 @@ func (l *ackLoad) read(t *testing.T, c *foCluster) []ackRow {
 	return rows
 }
 
+// onFinal returns the (run, id) of every row of both writers that the
+// final primary holds.
+func (r *faultRun) onFinal(t *testing.T, final string) map[[2]int]bool {
+	t.Helper()
+	have := map[[2]int]bool{}
+	for _, run := range []int{r.vip.run, r.old.run} {
+		ids := r.c.hosts(t).sql(final, "postgres", fmt.Sprintf("SELECT string_agg(DISTINCT id::text, ',') FROM pgplay_load WHERE run = %d", run))
+		for _, s := range strings.Split(ids, ",") {
+			if id, err := strconv.Atoi(s); err == nil {
+				have[[2]int{run, id}] = true
+			}
+		}
+	}
+	return have
+}
+
 // count returns how many commits the writer has acknowledged so far.
 func (l *ackLoad) count(t *testing.T, c *foCluster) int {
 	out, _ := c.hosts(t).try("backup1", "sh", "-c", "wc -l < "+l.out)
@@ -175,15 +191,7 @@ func (r *faultRun) check(t *testing.T, final string) verdict {
 		t.Fatal("no commit acknowledged")
 	}
 	// 1. zero loss: every acknowledged (run, id) is on the final primary.
-	have := map[[2]int]bool{}
-	for _, run := range []int{r.vip.run, r.old.run} {
-		ids := c.hosts(t).sql(final, "postgres", fmt.Sprintf("SELECT string_agg(DISTINCT id::text, ',') FROM pgplay_load WHERE run = %d", run))
-		for _, s := range strings.Split(ids, ",") {
-			if id, err := strconv.Atoi(s); err == nil {
-				have[[2]int{run, id}] = true
-			}
-		}
-	}
+	have := r.onFinal(t, final)
 	var lost []string
 	for _, a := range rows {
 		if !have[[2]int{a.run, a.id}] {

@@ -64,15 +64,7 @@ func (r *faultRun) segments(t *testing.T, final string, want ...string) (pauses 
 	if len(rows) == 0 {
 		t.Fatal("no commit acknowledged")
 	}
-	have := map[[2]int]bool{}
-	for _, run := range []int{r.vip.run, r.old.run} {
-		ids := c.hosts(t).sql(final, "postgres", fmt.Sprintf("SELECT string_agg(DISTINCT id::text, ',') FROM pgplay_load WHERE run = %d", run))
-		for _, s := range strings.Split(ids, ",") {
-			if id, err := strconv.Atoi(s); err == nil {
-				have[[2]int{run, id}] = true
-			}
-		}
-	}
+	have := r.onFinal(t, final)
 	lost := 0
 	for _, a := range rows {
 		if !have[[2]int{a.run, a.id}] {
