@@ -471,7 +471,6 @@ func deployedCluster(t *testing.T) *foCluster {
 // options) and connects to its hosts.
 func labCluster(t *testing.T, mod func(*lab.Options)) *foCluster {
 	t.Helper()
-	waitForNoLab(t, 20*time.Minute)
 	_, opts, st := upLab(t, mod)
 	c := &foCluster{t: t, inv: filepath.Join(opts.StateDir, "inventory.yaml"), work: t.TempDir(), bridge: st.Bridge}
 	c.h = connect(t, c.inv)

@@ -10,7 +10,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -49,7 +48,8 @@ func upLab(t *testing.T, mod func(*lab.Options)) (*lab.Lab, lab.Options, *lab.St
 	if mod != nil {
 		mod(&opts)
 	}
-	waitNoLab(t)
+	waitNoLab(t, 20*time.Minute)
+	markOwner(t, opts.StateDir)
 	// A first rootfs build takes ~2 min; the stock image's with its apt
 	// repository took 11 min on a loaded 2-core machine.
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
@@ -178,20 +178,85 @@ func pidRunning(pid int) bool {
 	return i < 0 || i+2 >= len(s) || (s[i+2] != 'Z' && s[i+2] != 'X')
 }
 
-// waitNoLab waits (bounded) until no other lab runs on this machine: labs
-// share names, so two cannot run at once.
-func waitNoLab(t *testing.T) {
+// ownerFile marks a lab brought up by an e2e test binary: it holds the
+// binary's PID and start time, so that a later run can tell a lab whose
+// test is gone (killed by its timeout, or by the end of a CI job) from one
+// still in use.
+const ownerFile = ".e2e-owner"
+
+// procStart returns the start time (clock ticks after boot) of pid.
+func procStart(pid int) (string, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return "", err
+	}
+	s := string(data)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(fields) < 20 {
+		return "", fmt.Errorf("/proc/%d/stat: %d fields after the name, want 20 or more", pid, len(fields))
+	}
+	return fields[19], nil
+}
+
+// markOwner writes this test binary's owner mark into the state dir.
+func markOwner(t *testing.T, stateDir string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Minute)
+	start, err := procStart(os.Getpid())
+	if err == nil {
+		err = os.MkdirAll(stateDir, 0o700)
+	}
+	if err == nil {
+		err = os.WriteFile(filepath.Join(stateDir, ownerFile), []byte(fmt.Sprintf("%d %s\n", os.Getpid(), start)), 0o600)
+	}
+	if err != nil {
+		t.Fatalf("marking the lab as this test's: %v", err)
+	}
+}
+
+// abandoned reports whether the lab of stateDir was brought up by an e2e
+// test binary that no longer runs, and which one.
+func abandoned(stateDir string) (bool, string) {
+	data, err := os.ReadFile(filepath.Join(stateDir, ownerFile))
+	if err != nil {
+		return false, ""
+	}
+	var pid int
+	var start string
+	if _, err := fmt.Sscan(string(data), &pid, &start); err != nil {
+		return false, ""
+	}
+	now, err := procStart(pid)
+	return err != nil || now != start, fmt.Sprintf("pid %d", pid)
+}
+
+// waitNoLab waits until no other lab runs on this machine (labs share
+// names, so two cannot run at once), and fails after timeout without
+// touching a lab in use: upLab's cleanup would tear down whatever lab
+// runs. A lab whose e2e test binary is gone is brought down at once.
+func waitNoLab(t *testing.T, timeout time.Duration) {
+	t.Helper()
+	requireRoot(t)
+	deadline := time.Now().Add(timeout)
 	for {
-		out, _ := exec.Command("ip", "netns", "list").Output()
-		if !strings.Contains(string(out), "pglab-") {
+		l := lab.New(logWriter{t})
+		st, err := l.Status(context.Background())
+		if err != nil {
+			t.Fatalf("lab status: %v", err)
+		}
+		if !st.Exists {
 			return
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("another lab is still up after 20 minutes (ip netns list: %s); run `pgplay lab down`", out)
+		if gone, who := abandoned(st.StateDir); gone {
+			t.Logf("the lab of %s was brought up by an e2e test that no longer runs (%s); bringing it down", st.StateDir, who)
+			if err := l.Down(context.Background(), st.StateDir); err != nil {
+				t.Fatalf("bringing down an abandoned lab: %v", err)
+			}
+			continue
 		}
-		t.Logf("another lab is up; waiting for it to go")
-		time.Sleep(10 * time.Second)
+		if time.Now().After(deadline) {
+			t.Fatalf("another lab (state dir %s) still runs after %s: one lab at a time; bring it down with: sudo pgplay lab down", st.StateDir, timeout)
+		}
+		t.Logf("another lab (state dir %s) is up; waiting for it to go", st.StateDir)
+		time.Sleep(5 * time.Second)
 	}
 }

@@ -251,6 +251,37 @@ func TestLab(t *testing.T) {
 		}
 	})
 
+	t.Run("AbandonedLabIsBroughtDown", func(t *testing.T) {
+		// A test binary killed by its timeout (or by the end of a CI job)
+		// leaves its lab up; the next run must not wait for it for ever.
+		if gone, _ := abandoned(opts.StateDir); gone {
+			t.Fatal("this test's own lab counts as abandoned while the test runs")
+		}
+		cur, err := l.Status(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tracked []int
+		for _, hs := range cur.Hosts {
+			tracked = append(tracked, hs.NspawnPID, hs.InitPID)
+		}
+		gone := exec.Command("true")
+		if err := gone.Run(); err != nil {
+			t.Fatal(err)
+		}
+		mark := fmt.Sprintf("%d 1\n", gone.Process.Pid)
+		if err := os.WriteFile(filepath.Join(opts.StateDir, ownerFile), []byte(mark), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		waitNoLab(t, time.Minute)
+		assertNoLab(t, tracked, before)
+		// Up again, as this test's, for the subtests that follow.
+		markOwner(t, opts.StateDir)
+		if _, err := l.Up(context.Background(), opts); err != nil {
+			t.Fatalf("lab up: %v", err)
+		}
+	})
+
 	t.Run("DownLeavesNothing", func(t *testing.T) {
 		cur, err := l.Status(context.Background())
 		if err != nil {

@@ -18,7 +18,6 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/pgplay/pgplay/internal/lab"
 	"github.com/pgplay/pgplay/internal/transport"
 )
 
@@ -261,28 +260,6 @@ func editInventory(t *testing.T, src, dst string, edit func(all map[string]any))
 	}
 }
 
-// waitForNoLab waits until no lab runs on this machine (another test
-// binary's, say), and fails after timeout without touching it: upLab's
-// cleanup would tear down whatever lab runs.
-func waitForNoLab(t *testing.T, timeout time.Duration) {
-	t.Helper()
-	requireRoot(t)
-	deadline := time.Now().Add(timeout)
-	for {
-		st, err := lab.New(nil).Status(context.Background())
-		if err != nil {
-			t.Fatalf("lab status: %v", err)
-		}
-		if !st.Exists {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("another lab (state dir %s) still runs after %s: one lab at a time; bring it down with: sudo pgplay lab down", st.StateDir, timeout)
-		}
-		time.Sleep(5 * time.Second)
-	}
-}
-
 // pgHosts returns the postgres group's hosts map of a decoded inventory.
 func pgHosts(all map[string]any) map[string]any {
 	return all["children"].(map[string]any)["postgres"].(map[string]any)["hosts"].(map[string]any)
@@ -294,7 +271,6 @@ func pgHosts(all map[string]any) map[string]any {
 // cluster it builds, a second run and a check run with no change, and a
 // changed setting applied with exactly the reload or restart it needs.
 func TestSite(t *testing.T) {
-	waitForNoLab(t, 15*time.Minute)
 	_, opts, _ := upLab(t, nil)
 	labInv := filepath.Join(opts.StateDir, "inventory.yaml")
 	work := t.TempDir()
