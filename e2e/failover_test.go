@@ -706,6 +706,21 @@ func TestFailover(t *testing.T) {
 		if st := h.run("node2", "sh", "-c", "runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_controldata -D /var/lib/postgresql/15/main | sed -n 's/^Database cluster state: *//p'"); st != "in production" {
 			t.Errorf("node2's cluster state after SIGKILL is %q, want in production (a crash)", st)
 		}
+		// The health check knows a crashed postmaster for certain (its
+		// postmaster.pid is gone, or names a dead process) and faults at
+		// once; it must not wait for its own psql to fail while it trusts
+		// pgplay-watch's last answer.
+		since := fmt.Sprintf("@%d", at.Unix()-1)
+		var verdict string
+		for _, line := range strings.Split(c.journal("node2", "-t", "pgplay-check", "--since", since, "-o", "cat"), "\n") {
+			if strings.Contains(line, ": down (was primary)") {
+				verdict = line
+				break
+			}
+		}
+		if !strings.Contains(verdict, "no postmaster.pid") && !strings.Contains(verdict, "postmaster (pid") {
+			t.Errorf("node2's health check after SIGKILL of the postmaster said %q, want a certain down (no postmaster.pid, or its postmaster gone)", verdict)
+		}
 	}) {
 		t.Logf("node1:\n%s\nnode2:\n%s\nnode3:\n%s", c.logs(t, "node1"), c.logs(t, "node2"), c.logs(t, "node3"))
 		return
