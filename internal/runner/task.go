@@ -431,7 +431,7 @@ func (pr *playRun) execute(ctx context.Context, ht *hostTask, vars map[string]an
 	for attempt := 0; ; attempt++ {
 		args, err := r.eng.RenderValue(where, map[string]any(t.Args), vars)
 		if err != nil {
-			return failResult(err), false
+			return failResult(atArgument(t, err)), false
 		}
 		am, _ := args.(map[string]any)
 		m := spec.New()
