@@ -128,6 +128,106 @@ func TestListTags(t *testing.T) {
 	}
 }
 
+// --list-tasks lists the tasks a run with the same --tags/--skip-tags
+// runs, no more and no fewer, in the same order: tags inherited from the
+// play, roles (and the role that pulls a dependency in), blocks and
+// includes, with always, never, tagged, untagged and all.
+func TestListTasksIsWhatRuns(t *testing.T) {
+	dir := t.TempDir()
+	inv := localHosts(t, dir, "a")
+	writeFiles(t, dir, map[string]string{
+		"play.yaml": `
+- name: first
+  hosts: all
+  gather_facts: false
+  tags: [p]
+  pre_tasks:
+    - {name: pre, debug: {msg: x}, tags: [always]}
+  roles:
+    - {role: app, tags: [r]}
+  tasks:
+    - {name: plain, debug: {msg: x}}
+    - {name: tagged a, debug: {msg: x}, tags: [a]}
+    - block:
+        - {name: in block, debug: {msg: x}}
+        - {name: in block never, debug: {msg: x}, tags: [never, n]}
+      always:
+        - {name: block always, debug: {msg: x}}
+      tags: [b]
+    - import_tasks: inc.yaml
+      tags: [i]
+    - {debug: {msg: x}, tags: [never]}
+  post_tasks:
+    - {name: post, debug: {msg: x}, tags: [never, a]}
+- name: second
+  hosts: all
+  gather_facts: false
+  tasks:
+    - {name: untagged, debug: {msg: x}}
+    - {name: only always, debug: {msg: x}, tags: [always]}
+    - block:
+        - {name: nested, debug: {msg: x}, tags: [c]}
+      tags: [b]
+`,
+		"inc.yaml":                   "- {name: included, debug: {msg: x}}\n- {name: included a, debug: {msg: x}, tags: [a]}\n",
+		"roles/app/meta/main.yaml":   "dependencies: [base]\n",
+		"roles/app/tasks/main.yaml":  "- {name: app task, debug: {msg: x}}\n",
+		"roles/base/tasks/main.yaml": "- {name: base task, debug: {msg: x}, tags: [basic]}\n",
+	})
+	pb := filepath.Join(dir, "play.yaml")
+	listed := func(out string) []string {
+		var got []string
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(l, "      ") && strings.Contains(l, "\tTAGS: [") {
+				got = append(got, strings.TrimSpace(l[:strings.Index(l, "\t")]))
+			}
+		}
+		return got
+	}
+	ran := func(out string) []string {
+		var got []string
+		for _, l := range strings.Split(out, "\n") {
+			if rest, ok := strings.CutPrefix(l, "TASK ["); ok {
+				got = append(got, rest[:strings.LastIndex(rest, "]")])
+			}
+		}
+		return got
+	}
+	for _, sel := range [][]string{
+		nil,
+		{"--tags", "a"},
+		{"--tags", "never"},
+		{"--tags", "n"},
+		{"--tags", "b"},
+		{"--tags", "i"},
+		{"--tags", "r"},
+		{"--tags", "basic"},
+		{"--tags", "p"},
+		{"--tags", "tagged"},
+		{"--tags", "untagged"},
+		{"--tags", "all"},
+		{"--tags", "c,a", "--skip-tags", "i"},
+		{"--skip-tags", "always"},
+		{"--skip-tags", "b,r"},
+		{"--skip-tags", "tagged"},
+		{"--skip-tags", "untagged"},
+		{"--tags", "all", "--skip-tags", "p"},
+	} {
+		code, out, errs := cli(t, append([]string{"run", pb, "--list-tasks"}, sel...)...)
+		if code != 0 {
+			t.Fatalf("%v --list-tasks: exit %d\n%s%s", sel, code, out, errs)
+		}
+		want := listed(out)
+		code, out, errs = cli(t, append([]string{"run", pb, "-i", inv}, sel...)...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d\n%s%s", sel, code, out, errs)
+		}
+		if got := ran(out); strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Errorf("%v: the run ran\n  %q\n--list-tasks listed\n  %q", sel, got, want)
+		}
+	}
+}
+
 // --list-hosts prints each play's hosts after --limit, which may read host
 // names from a file (--limit @site.retry); it does not connect.
 func TestListHostsWithLimitFile(t *testing.T) {

@@ -64,15 +64,12 @@ func inspect(w io.Writer, f *runFlags, pb *playbook.Playbook, inv *inventory.Inv
 			b.WriteString("    tasks:\n")
 		}
 		all := map[string]bool{}
-		for _, t := range playTasks(p) {
-			if !runner.Selected(t.tags, f.tags, f.skipTags) {
-				continue
-			}
-			for _, tag := range t.tags {
+		for _, t := range runner.PlanTasks(p, f.tags, f.skipTags) {
+			for _, tag := range t.Tags {
 				all[tag] = true
 			}
 			if f.listTasks {
-				fmt.Fprintf(&b, "      %s\tTAGS: [%s]\n", t.label, strings.Join(sortedSet(t.tags), ", "))
+				fmt.Fprintf(&b, "      %s\tTAGS: [%s]\n", listLabel(t), strings.Join(sortedSet(t.Tags), ", "))
 			}
 		}
 		if f.listTags {
@@ -87,48 +84,17 @@ func inspect(w io.Writer, f *runFlags, pb *playbook.Playbook, inv *inventory.Inv
 	return nil
 }
 
-// listedTask is one task as --list-tasks shows it.
-type listedTask struct {
-	label string   // "role : name", or the module when the task has no name
-	tags  []string // effective tags: play, role, blocks and its own
-}
-
-// playTasks returns the tasks of play p in the order a run reaches them:
-// pre_tasks, roles (dependencies first), tasks, post_tasks; blocks are
-// opened (block, rescue, always), handlers left out, as ansible-playbook
-// --list-tasks does.
-func playTasks(p *playbook.Play) []listedTask {
-	var out []listedTask
-	var walk func(ts []*playbook.Task, role string, tags []string)
-	walk = func(ts []*playbook.Task, role string, tags []string) {
-		for _, t := range ts {
-			eff := append(append([]string(nil), tags...), t.Tags...)
-			if t.IsBlock() {
-				walk(t.Block, role, eff)
-				walk(t.Rescue, role, eff)
-				walk(t.Always, role, eff)
-				continue
-			}
-			label := t.Module
-			if t.Name != "" {
-				label = t.Name
-				if role != "" {
-					label = role + " : " + t.Name
-				}
-			}
-			out = append(out, listedTask{label: label, tags: eff})
-		}
+// listLabel is how --list-tasks names task t: "ROLE : NAME", or NAME for
+// a play's task; a task without a name by its module alone, as
+// ansible-playbook does.
+func listLabel(t runner.PlannedTask) string {
+	switch {
+	case t.Task.Name == "":
+		return t.Task.Module
+	case t.Role != "":
+		return t.Role + " : " + t.Task.Name
 	}
-	walk(p.PreTasks, "", p.Tags)
-	for _, rr := range playbook.ExpandRoles(p.Roles) {
-		if rr.Role == nil {
-			continue
-		}
-		walk(rr.Role.Tasks, rr.Name, append(append([]string(nil), p.Tags...), rr.Tags...))
-	}
-	walk(p.Tasks, "", p.Tags)
-	walk(p.PostTasks, "", p.Tags)
-	return out
+	return t.Task.Name
 }
 
 // sortedSet returns the distinct strings of list, sorted.

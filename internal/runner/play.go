@@ -177,21 +177,38 @@ func (pr *playRun) runBatch(ctx context.Context) {
 	if p.GatherFacts {
 		pr.gatherFacts(ctx, pr.alive(pr.batch))
 	}
-	pr.section(ctx, p.PreTasks, base)
-	pr.flushHandlers(ctx)
-	for _, rr := range p.Roles {
+	for _, s := range sections(p, base) {
 		if pr.r.stopped() || pr.ended {
 			return
 		}
-		if rr.Role == nil {
-			continue
+		pr.section(ctx, s.tasks, s.in)
+		if s.flush {
+			pr.flushHandlers(ctx)
 		}
-		pr.section(ctx, rr.Role.Tasks, base.withRole(rr))
 	}
-	pr.section(ctx, p.Tasks, base)
-	pr.flushHandlers(ctx)
-	pr.section(ctx, p.PostTasks, base)
-	pr.flushHandlers(ctx)
+}
+
+// taskList is one task list of a play with what its tasks inherit; flush
+// says whether the handlers notified so far run after it.
+type taskList struct {
+	tasks []*playbook.Task
+	in    inherit
+	flush bool
+}
+
+// sections returns the task lists of play p in the order a run reaches
+// them, each with what its tasks inherit from base (the play's): pre_tasks,
+// the tasks of each role of p.Roles (dependencies first: ExpandRoles),
+// tasks, post_tasks; handlers run after pre_tasks, after tasks and after
+// post_tasks. runBatch runs them and PlanTasks lists them.
+func sections(p *playbook.Play, base inherit) []taskList {
+	out := []taskList{{tasks: p.PreTasks, in: base, flush: true}}
+	for _, rr := range p.Roles {
+		if rr.Role != nil {
+			out = append(out, taskList{tasks: rr.Role.Tasks, in: base.withRole(rr)})
+		}
+	}
+	return append(out, taskList{tasks: p.Tasks, in: base, flush: true}, taskList{tasks: p.PostTasks, in: base, flush: true})
 }
 
 // section runs a task list on the batch's live hosts; failed hosts leave the play.

@@ -68,14 +68,19 @@ func (ht *hostTask) event(pr *playRun) report.Event {
 
 const noLogMsg = "the output has been hidden due to no_log: true"
 
-// selected applies --tags / --skip-tags to a task's effective tags.
-func (r *Runner) selected(tags []string) bool { return Selected(tags, r.opt.Tags, r.opt.SkipTags) }
+// selected says whether --tags / --skip-tags keep a task whose keywords,
+// inheritance applied, are kw; a handler always runs when notified.
+// PlanTasks asks the same.
+func (kw inherit) selected(only, skip []string) bool {
+	return kw.handler || tagsSelected(kw.tags, only, skip)
+}
 
-// Selected says whether a task whose effective tags (play, role, block and
-// its own) are tags runs under --tags only and --skip-tags skip, with
-// Ansible's special tags always, never, tagged, untagged and all.
-// `pgplay run --list-tasks` lists what a run would run with it.
-func Selected(tags, only, skip []string) bool {
+// tagsSelected says whether a task whose effective tags (play, role,
+// block and its own) are tags runs under --tags only and --skip-tags
+// skip, with Ansible's special tags always, never, tagged, untagged and
+// all. A run asks it for every task (inherit.selected); PlanTasks lists
+// what it keeps.
+func tagsSelected(tags, only, skip []string) bool {
 	has := func(list []string, s string) bool { return contains(list, s) }
 	for _, s := range skip {
 		if has(tags, s) || (s == "all") || (s == "tagged" && len(tags) > 0) || (s == "untagged" && len(tags) == 0) {
@@ -109,7 +114,7 @@ func Selected(tags, only, skip []string) bool {
 func (pr *playRun) runTask(ctx context.Context, t *playbook.Task, hosts []*hostState, in inherit) map[*hostState]bool {
 	r := pr.r
 	kw := in.with(t)
-	if !kw.handler && !r.selected(kw.tags) {
+	if !kw.selected(r.opt.Tags, r.opt.SkipTags) {
 		return nil
 	}
 	if !kw.handler && !r.reachedStart(t, kw) {
@@ -426,7 +431,7 @@ func (pr *playRun) execute(ctx context.Context, ht *hostTask, vars map[string]an
 	for attempt := 0; ; attempt++ {
 		args, err := r.eng.RenderValue(where, map[string]any(t.Args), vars)
 		if err != nil {
-			return failResult(err), false
+			return failResult(atArgument(t, err)), false
 		}
 		am, _ := args.(map[string]any)
 		m := spec.New()

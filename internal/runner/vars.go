@@ -11,6 +11,7 @@ import (
 
 	"github.com/pgplay/pgplay/internal/playbook"
 	"github.com/pgplay/pgplay/internal/report"
+	"github.com/pgplay/pgplay/internal/tmpl"
 	"github.com/pgplay/pgplay/internal/transport"
 	"github.com/pgplay/pgplay/internal/yamlsrc"
 	"github.com/pgplay/pgplay/modules"
@@ -457,6 +458,33 @@ func argError(t *playbook.Task, err error) error {
 		}
 	}
 	return &yamlsrc.Error{Pos: p, Msg: fmt.Sprintf("task %q: module %q: %s", taskName(t), t.Module, msg), Hint: hint}
+}
+
+// atArgument is err, from rendering task t's arguments, at the file:line:col
+// of the argument whose template failed (a *tmpl.Error's Key is the
+// argument, or a path inside it: "env.PGDATA", "argv[1]"), instead of the
+// task's, when the loader recorded where the argument was written.
+// The message keeps naming the task and the argument, and its hint (one
+// is given when the template engine had none).
+func atArgument(t *playbook.Task, err error) error {
+	var te *tmpl.Error
+	if !errors.As(err, &te) || te.Key == "" {
+		return err
+	}
+	found := ""
+	for arg := range t.ArgPos {
+		if len(arg) > len(found) && (te.Key == arg || strings.HasPrefix(te.Key, arg+".") || strings.HasPrefix(te.Key, arg+"[")) {
+			found = arg
+		}
+	}
+	if found == "" {
+		return err
+	}
+	te.Name = fmt.Sprintf("%s: task %q", t.ArgPos[found], taskName(t))
+	if te.Hint == "" {
+		te.Hint = fmt.Sprintf("fix the template of argument %q, or the values it reads on this host", found)
+	}
+	return err
 }
 
 // gatherFacts runs the setup module on hosts and stores .facts.
