@@ -618,6 +618,55 @@ func TestFailoverFaults(t *testing.T) {
 		return
 	}
 
+	// The only candidate lacks WAL the synchronous standby has (its WAL
+	// receiver was stopped while the other confirmed commits), and that
+	// standby cannot take the VIP (its keepalived is stopped): when the
+	// primary crashes, the candidate catches up from the frozen standby
+	// and promotes, nothing lost. (Handing over instead would leave no
+	// one to promote: the candidate would step down again and again.)
+	if !t.Run("CandidateBehindCatchesUp", func(t *testing.T) {
+		rep, _, _ := c.status(t)
+		syncSb, behind := "", ""
+		for _, n := range others {
+			if node(rep, n).SyncState == "sync" {
+				syncSb = n
+			} else {
+				behind = n
+			}
+		}
+		if syncSb == "" || behind == "" {
+			t.Fatalf("want a synchronous and a potential standby in status: %+v", rep.Nodes)
+		}
+		h := c.hosts(t)
+		victim := cur
+		h.run(syncSb, "systemctl", "stop", "keepalived")
+		h.run(behind, "systemctl", "stop", "pgplay-watch")
+		defer func() {
+			c.hosts(t).try(syncSb, "systemctl", "start", "keepalived")
+			c.hosts(t).try(behind, "systemctl", "start", "pgplay-watch")
+		}()
+		r := c.underLoad(t, cur, 40)
+		h.sql(behind, "postgres", "ALTER SYSTEM SET primary_conninfo = ''")
+		h.sql(behind, "postgres", "SELECT pg_reload_conf()")
+		time.Sleep(3 * time.Second)
+		lag := h.sql(cur, "postgres", "SELECT coalesce(max(pg_wal_lsn_diff(pg_current_wal_lsn(), flush_lsn)), -1) FROM pg_stat_replication WHERE application_name = '"+behind+"'")
+		t.Logf("%s stopped receiving; the primary is %s bytes ahead of it", behind, lag)
+		h.run(victim, "sh", "-c", "kill -9 $(head -n 1 /var/lib/postgresql/15/main/postmaster.pid)")
+		p := c.newPrimary(t, behind)
+		failed(victim, p)
+		r.check(t, cur)
+		c.timeline(t, r.at, "node1", "node2", "node3")
+		if j := c.journal(behind, "--since", fmt.Sprintf("@%d", r.at.Unix())); !strings.Contains(j, "caught up from "+syncSb) {
+			t.Errorf("%s's promotion log does not say it caught up from %s:\n%s", behind, syncSb, j)
+		}
+		c.hosts(t).run(syncSb, "systemctl", "start", "keepalived")
+		c.hosts(t).run(behind, "systemctl", "start", "pgplay-watch")
+		healthyAgain(t, victim)
+	}) {
+		dump(t)
+		return
+	}
+
 	// A synchronous standby frozen for 12 s: the primary drops it from
 	// synchronous_standby_names within seconds, commits go on with the
 	// other standby; it comes back when thawed.
