@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -197,6 +198,25 @@ func (h *fakeHost) ReadFile(ctx context.Context, p string) ([]byte, error) {
 		return nil, fmt.Errorf("read %s: %w", p, fs.ErrNotExist)
 	}
 	return append([]byte(nil), f.data...), nil
+}
+
+// ListDir makes the fake a transport.DirLister: the names of p's entries,
+// sorted. It is logged as "list".
+func (h *fakeHost) ListDir(ctx context.Context, p string) ([]string, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.calls = append(h.calls, fakeCall{Op: "list", Path: p})
+	if f, ok := h.files[p]; !ok || !f.dir {
+		return nil, fmt.Errorf("list %s: %w", p, fs.ErrNotExist)
+	}
+	var names []string
+	for q := range h.files {
+		if q != p && path.Dir(q) == p {
+			names = append(names, path.Base(q))
+		}
+	}
+	slices.Sort(names)
+	return names, nil
 }
 
 func (h *fakeHost) WriteFile(ctx context.Context, p string, data []byte, a transport.Attrs) error {
