@@ -19,12 +19,12 @@ import (
 // and include_dir files), the owner of the data directory (which
 // postgresql.conf's owner must share), online when the PID in the data
 // directory's postmaster.pid is a live postgres process, and recovery when
-// it runs with standby.signal or recovery.signal. It returns nil whenever
-// the files cannot give pg_lsclusters's answer for sure: no cluster there,
-// a Target without directory listing (check mode), a setting or file it
-// does not follow (logging_collector on, a log link, a stopped cluster
-// with a recovery signal, an unreadable or malformed file). The caller
-// then runs pg_lsclusters.
+// standby.signal, recovery.signal or recovery.conf is there (running or
+// not). It returns nil whenever the files cannot give pg_lsclusters's
+// answer for sure: no cluster there, a Target without directory listing
+// (check mode), a setting or file it does not follow (logging_collector
+// on, a log link, an unreadable or malformed file). The caller then runs
+// pg_lsclusters.
 func (m *PGCluster) clusterFromFiles(ctx context.Context, t transport.Target) *pgCluster {
 	dl, ok := t.(transport.DirLister)
 	if !ok {
@@ -70,13 +70,11 @@ func (m *PGCluster) clusterFromFiles(ctx context.Context, t transport.Target) *p
 	recovery := slices.Contains(entries, "standby.signal") || slices.Contains(entries, "recovery.signal") ||
 		slices.Contains(entries, "recovery.conf")
 	status := "down"
-	switch {
-	case running && recovery:
-		status = "online,recovery"
-	case running:
+	if running {
 		status = "online"
-	case recovery:
-		return nil
+	}
+	if recovery {
+		status += ",recovery" // a stopped standby too: "down,recovery"
 	}
 	return &pgCluster{Version: m.Version, Name: m.Name, Port: port, Status: status, Owner: dfi.Owner, DataDir: data,
 		LogFile: fmt.Sprintf("/var/log/postgresql/postgresql-%s-%s.log", m.Version, m.Name)}

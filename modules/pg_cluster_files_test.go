@@ -45,6 +45,16 @@ func TestPGClusterFromFiles(t *testing.T) {
 		}
 	}
 
+	// A stopped standby: pg_lsclusters says "down,recovery" (seen on the
+	// lab's Debian 12).
+	cmdline := h.files["/proc/4242/cmdline"]
+	delete(h.files, "/proc/4242/cmdline")
+	res = runOn(t, newModule(t, "pg_cluster", map[string]any{}), h)
+	if res.Data["status"] != "down,recovery" || res.Data["running"] != false || res.Data["recovery"] != true || len(h.log("query")) != 0 {
+		t.Errorf("stopped standby: %v", res.Data)
+	}
+	h.files["/proc/4242/cmdline"] = cmdline
+
 	// A primary (no signal file); a stale PID file is a stopped cluster.
 	delete(h.files, "/var/lib/postgresql/15/main/standby.signal")
 	res = runOn(t, newModule(t, "pg_cluster", map[string]any{}), h)
@@ -87,8 +97,8 @@ func TestPGClusterFromFilesIncludes(t *testing.T) {
 }
 
 // Whatever the files cannot say for sure goes to pg_lsclusters: check
-// mode (no directory listing), logging_collector, a log link, a stopped
-// cluster with a recovery signal, a malformed file, no cluster.
+// mode (no directory listing), logging_collector, a log link, a PID file
+// without a PID, a malformed file, another owner, no cluster.
 func TestPGClusterFallsBackToLsclusters(t *testing.T) {
 	m := newModule(t, "pg_cluster", map[string]any{"port": 5432})
 	h := debianCluster()
@@ -101,8 +111,8 @@ func TestPGClusterFallsBackToLsclusters(t *testing.T) {
 			h.file("/etc/postgresql/15/main/conf.d/log.conf", "logging_collector = on\n", 0o644, "postgres")
 		},
 		"log link": func(h *fakeHost) { h.file("/etc/postgresql/15/main/log", "", 0o644, "root") },
-		"stopped standby": func(h *fakeHost) {
-			delete(h.files, "/proc/4242/cmdline")
+		"unreadable postmaster.pid": func(h *fakeHost) {
+			h.file("/var/lib/postgresql/15/main/postmaster.pid", "", 0o600, "postgres")
 		},
 		"malformed": func(h *fakeHost) {
 			h.file("/etc/postgresql/15/main/conf.d/bad.conf", "port = '5432\n", 0o644, "postgres")
