@@ -392,6 +392,24 @@ func (c *foCluster) waitJournal(t *testing.T, timeout time.Duration, what string
 	return found
 }
 
+// syncStandby returns which of the two standbys `pgplay status` shows as
+// the synchronous one, and the other.
+func (c *foCluster) syncStandby(t *testing.T, standbys []string) (sync, other string) {
+	t.Helper()
+	rep, _, _ := c.status(t)
+	for _, n := range standbys {
+		if node(rep, n).SyncState == "sync" {
+			sync = n
+		} else {
+			other = n
+		}
+	}
+	if sync == "" || other == "" {
+		t.Fatalf("want a synchronous and another standby among %v in status: %+v", standbys, rep.Nodes)
+	}
+	return sync, other
+}
+
 // TestFailoverFaults is the fault matrix of docs/operations.md ("What
 // failover guarantees"): each fault under a write load through the VIP
 // and straight at the primary, whose client records which server
@@ -516,18 +534,7 @@ func TestFailoverFaults(t *testing.T) {
 	// to promote and status says so. The synchronous standby comes back:
 	// the failover completes with nothing lost.
 	if !t.Run("PrimaryAndSyncStandbyDieTogether", func(t *testing.T) {
-		rep, _, _ := c.status(t)
-		syncSb, other := "", ""
-		for _, n := range others {
-			if node(rep, n).SyncState == "sync" {
-				syncSb = n
-			} else {
-				other = n
-			}
-		}
-		if syncSb == "" {
-			t.Fatalf("no synchronous standby in status: %+v", rep.Nodes)
-		}
+		syncSb, other := c.syncStandby(t, others)
 		victim := cur
 		r := c.underLoad(t, cur, 60)
 		dead(t, victim, true)
@@ -625,18 +632,7 @@ func TestFailoverFaults(t *testing.T) {
 	// and promotes, nothing lost. (Handing over instead would leave no
 	// one to promote: the candidate would step down again and again.)
 	if !t.Run("CandidateBehindCatchesUp", func(t *testing.T) {
-		rep, _, _ := c.status(t)
-		syncSb, behind := "", ""
-		for _, n := range others {
-			if node(rep, n).SyncState == "sync" {
-				syncSb = n
-			} else {
-				behind = n
-			}
-		}
-		if syncSb == "" || behind == "" {
-			t.Fatalf("want a synchronous and a potential standby in status: %+v", rep.Nodes)
-		}
+		syncSb, behind := c.syncStandby(t, others)
 		h := c.hosts(t)
 		victim := cur
 		h.run(syncSb, "systemctl", "stop", "keepalived")
@@ -671,13 +667,7 @@ func TestFailoverFaults(t *testing.T) {
 	// synchronous_standby_names within seconds, commits go on with the
 	// other standby; it comes back when thawed.
 	t.Run("SyncStandbyFrozen", func(t *testing.T) {
-		rep, _, _ := c.status(t)
-		syncSb := ""
-		for _, n := range others {
-			if node(rep, n).SyncState == "sync" {
-				syncSb = n
-			}
-		}
+		syncSb, _ := c.syncStandby(t, others)
 		r := c.underLoad(t, cur, 30)
 		freeze(t, syncSb, true)
 		time.Sleep(12 * time.Second)

@@ -22,6 +22,20 @@ import (
 // TestLab brings the 4-host lab up once and checks, in order: the hosts,
 // VRRP across the bridge, idempotent up, up after a crash, and a down that
 // leaves nothing behind. One lab at a time: the subtests share it.
+// labPIDs returns the lab hosts' systemd-nspawn and init processes.
+func labPIDs(t *testing.T, l *lab.Lab) []int {
+	t.Helper()
+	cur, err := l.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	for _, hs := range cur.Hosts {
+		pids = append(pids, hs.NspawnPID, hs.InitPID)
+	}
+	return pids
+}
+
 func TestLab(t *testing.T) {
 	before := nspawnRuntime(t)
 	l, opts, st := upLab(t, nil)
@@ -257,14 +271,7 @@ func TestLab(t *testing.T) {
 		if gone, _ := abandoned(opts.StateDir); gone {
 			t.Fatal("this test's own lab counts as abandoned while the test runs")
 		}
-		cur, err := l.Status(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		var tracked []int
-		for _, hs := range cur.Hosts {
-			tracked = append(tracked, hs.NspawnPID, hs.InitPID)
-		}
+		tracked := labPIDs(t, l)
 		gone := exec.Command("true")
 		if err := gone.Run(); err != nil {
 			t.Fatal(err)
@@ -283,14 +290,7 @@ func TestLab(t *testing.T) {
 	})
 
 	t.Run("DownLeavesNothing", func(t *testing.T) {
-		cur, err := l.Status(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		var tracked []int
-		for _, hs := range cur.Hosts {
-			tracked = append(tracked, hs.NspawnPID, hs.InitPID)
-		}
+		tracked := labPIDs(t, l)
 		// Harshest case: the state directory and the runtime record are
 		// gone; down finds everything by the name prefix.
 		if err := os.RemoveAll(opts.StateDir); err != nil {
