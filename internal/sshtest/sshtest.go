@@ -238,6 +238,16 @@ func (s *Server) RotateHostKey(t testing.TB) ssh.PublicKey {
 	return s.HostKey
 }
 
+// PID is the sshd listener's process ID (0 when it is stopped).
+func (s *Server) PID() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil || s.cmd.Process == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
+
 // Stop stops sshd (SIGTERM by PID, SIGKILL after 5s). Connections already
 // open are served by their own sshd processes until they close.
 func (s *Server) Stop() {
@@ -344,6 +354,9 @@ func (s *Server) start(t testing.TB) {
 		}
 		cmd := exec.Command(SSHD, "-D", "-e", "-f", s.configFile)
 		cmd.Stdout, cmd.Stderr = logf, logf
+		// sshd dies with the test binary, also when the binary is killed
+		// (its -timeout, the end of a CI job) and no cleanup runs.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		if err := cmd.Start(); err != nil {
 			logf.Close()
 			t.Fatalf("sshtest: start %s: %v", SSHD, err)

@@ -2,8 +2,10 @@ package sshtest_test
 
 import (
 	"bufio"
+	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -92,5 +94,54 @@ func TestSignalConnections(t *testing.T) {
 	}
 	if b := banner(t, s.Addr()); !strings.HasPrefix(b, "SSH-2.0-") {
 		t.Fatalf("listener gone after SignalConnections: banner %q", b)
+	}
+}
+
+// gone reports whether pid has ended (no such process, or a zombie).
+func gone(pid int) bool {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	return i >= 0 && i+2 < len(s) && (s[i+2] == 'Z' || s[i+2] == 'X')
+}
+
+// A test binary that is killed (its -timeout, the end of a CI job) runs
+// no cleanup: its sshd must not outlive it.
+func TestSSHDDiesWithTheTestBinary(t *testing.T) {
+	if os.Getenv("SSHTEST_CHILD") == "1" {
+		s := sshtest.Start(t)
+		fmt.Printf("sshd-pid %d\n", s.PID())
+		time.Sleep(time.Minute)
+		return
+	}
+	child := exec.Command(os.Args[0], "-test.run=^TestSSHDDiesWithTheTestBinary$", "-test.v")
+	child.Env = append(os.Environ(), "SSHTEST_CHILD=1")
+	out, err := child.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := 0
+	sc := bufio.NewScanner(out)
+	for pid == 0 && sc.Scan() {
+		_, _ = fmt.Sscanf(sc.Text(), "sshd-pid %d", &pid)
+	}
+	_ = child.Process.Kill()
+	_ = child.Wait()
+	if pid <= 0 {
+		t.Fatal("the child test binary did not report its sshd's PID")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !gone(pid) {
+		if time.Now().After(deadline) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("sshd (pid %d) still runs 5 s after its test binary was killed", pid)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
