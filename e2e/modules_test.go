@@ -290,6 +290,49 @@ func TestModules(t *testing.T) {
 			t.Errorf("a readonly query must run in check mode: %+v", res)
 		}
 		c.refused("pg_query", map[string]any{"query": "DELETE FROM pgplay_t", "readonly": true}, "read-only transaction", "drop readonly")
+
+		// Reads share one psql session per host and connection (the
+		// Target keeps it): the same backend answers them, and nothing a
+		// read does outlives it.
+		read := func(query string, args map[string]any) *modules.Result {
+			t.Helper()
+			return c.run("pg_query", map[string]any{"query": query, "args": args, "readonly": true}, false)
+		}
+		row := func(res *modules.Result) map[string]any {
+			t.Helper()
+			rows, _ := res.Data["rows"].([]any)
+			if res.Failed || len(rows) != 1 {
+				t.Fatalf("want one row: %+v", res)
+			}
+			return rows[0].(map[string]any)
+		}
+		pidQuery := "SELECT pg_backend_pid() AS pid, current_setting('search_path') AS path, current_setting('transaction_read_only') AS ro"
+		first := row(read(pidQuery, nil))
+		if again := row(read("SET search_path TO pg_catalog; "+pidQuery, nil)); again["pid"] != first["pid"] || again["path"] != "pg_catalog" {
+			t.Errorf("a second read: %v, want the backend of the first (%v) with its own search_path", again, first)
+		}
+		if after := row(read(pidQuery, nil)); after["pid"] != first["pid"] || after["path"] != first["path"] || after["ro"] != "on" {
+			t.Errorf("the read after a SET: %v, want backend %v with search_path %v, read only", after, first["pid"], first["path"])
+		}
+		if res := c.run("pg_query", map[string]any{"query": pidQuery, "readonly": true}, true); row(res)["pid"] != first["pid"] {
+			t.Errorf("a read in check mode: %v, want backend %v", res.Data["rows"], first["pid"])
+		}
+		// A variable of one read is not one of the next.
+		if v := row(read("SELECT :'v' AS v", map[string]any{"v": "one"})); v["v"] != "one" {
+			t.Errorf("args: %v", v)
+		}
+		if res := read("SELECT :'v' AS v", nil); !res.Failed || !strings.Contains(res.Msg, "syntax error") {
+			t.Errorf("a read without args saw the previous read's variable: %+v", res)
+		}
+		// A failing read says what a psql run says; the next read works.
+		if res := read("SELECT 1 AS a; SELECT nosuch", nil); !res.Failed || !strings.Contains(res.Msg, `column "nosuch" does not exist`) || res.RC != 3 {
+			t.Errorf("failing read: %+v", res)
+		}
+		// A restarted server: the next read reconnects.
+		h.run("node1", "systemctl", "restart", "postgresql@15-main")
+		if again := row(read(pidQuery, nil)); again["pid"] == first["pid"] {
+			t.Errorf("after a restart the read came from the old backend %v", first["pid"])
+		}
 	})
 
 	t.Run("Repmgr", func(t *testing.T) {

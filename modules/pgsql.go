@@ -214,11 +214,18 @@ type psqlRun struct {
 	Terse bool
 	// Secrets are removed from error messages.
 	Secrets []string
+	// Sets are the psql variables the script's \gset statements set: a
+	// read that names them may run in a kept session (psqlkept.go).
+	Sets []string
 }
 
-// run runs psql. A non-zero exit is a *PsqlError (with Secrets redacted).
+// run runs psql: a read in the session the Target keeps when it can
+// (psqlkept.go), else one psql run. A non-zero exit is a *PsqlError (with Secrets redacted).
 // In check mode a Change run returns a Result with Simulated set.
 func (p psqlRun) run(ctx context.Context, t transport.Target) (transport.Result, error) {
+	if res, ok := p.runKept(ctx, t); ok {
+		return res, nil
+	}
 	cmd := asUserCmd("postgres", psqlArgv(p.Conn, p.Terse), []byte(p.SQL), psqlEnv)
 	var res transport.Result
 	var err error
@@ -397,6 +404,9 @@ type sqlStatement struct {
 	Text string
 	// Meta is true for a psql meta-command line on its own (\set, \c...).
 	Meta bool
+	// Inline are the meta-commands within or after the statement's SQL
+	// (\gset, \g...), as they are in Text.
+	Inline []string
 }
 
 var dollarTag = regexp.MustCompile(`^\$([A-Za-z_\x80-\xff][A-Za-z0-9_\x80-\xff]*)?\$`)
@@ -415,16 +425,17 @@ func splitSQL(s string) []sqlStatement {
 	var b strings.Builder
 	hasCode := false
 	depth := 0
+	var inline []string
 	flush := func(addSemi bool) {
 		if hasCode {
 			text := strings.TrimSpace(b.String())
 			if addSemi {
 				text += ";"
 			}
-			out = append(out, sqlStatement{Text: text})
+			out = append(out, sqlStatement{Text: text, Inline: inline})
 		}
 		b.Reset()
-		hasCode, depth = false, 0
+		hasCode, depth, inline = false, 0, nil
 	}
 	isIdent := func(c byte) bool {
 		return c == '_' || c == '$' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= 0x80
@@ -523,6 +534,7 @@ func splitSQL(s string) []sqlStatement {
 				out = append(out, sqlStatement{Text: meta, Meta: true})
 			} else {
 				b.WriteString(" " + meta)
+				inline = append(inline, meta)
 				word := strings.Fields(meta[1:] + " ")
 				if len(word) > 0 && (strings.HasPrefix(word[0], "g") || word[0] == "crosstabview" || word[0] == "watch") {
 					flush(false)

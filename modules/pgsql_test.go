@@ -170,7 +170,7 @@ func TestSplitSQL(t *testing.T) {
 		{"CREATE RULE r AS ON INSERT TO t DO (INSERT INTO a VALUES (1); INSERT INTO b VALUES (2)); SELECT 3",
 			[]sqlStatement{{Text: "CREATE RULE r AS ON INSERT TO t DO (INSERT INTO a VALUES (1); INSERT INTO b VALUES (2));"}, {Text: "SELECT 3;"}}},
 		{"\\set x 1\nSELECT :x;\n\\echo done\n", []sqlStatement{{Text: `\set x 1`, Meta: true}, {Text: "SELECT :x;"}, {Text: `\echo done`, Meta: true}}},
-		{"SELECT 1 AS n \\gset\nSELECT :n", []sqlStatement{{Text: "SELECT 1 AS n  \\gset"}, {Text: "SELECT :n;"}}},
+		{"SELECT 1 AS n \\gset\nSELECT :n", []sqlStatement{{Text: "SELECT 1 AS n  \\gset", Inline: []string{`\gset`}}, {Text: "SELECT :n;"}}},
 	}
 	for _, c := range cases {
 		got := splitSQL(c.in)

@@ -463,7 +463,7 @@ func (m *Repmgr) localState(ctx context.Context, rc *repmgrCtx) (inRecovery bool
 		nodesQuery +
 		"\\echo " + marker + " :ROW_COUNT\n" +
 		"\\endif\n"
-	res, err := psqlRun{Conn: rc.local, SQL: script}.run(ctx, rc.t)
+	res, err := psqlRun{Conn: rc.local, SQL: script, Sets: []string{"pgplay_nodes_ok"}}.run(ctx, rc.t)
 	if err != nil {
 		var pe *PsqlError
 		if errors.As(err, &pe) {
@@ -492,7 +492,7 @@ func findNode(ns []repmgrNode, id int) (repmgrNode, bool) {
 }
 
 // pgState is what pg_ctl status and pg_controldata say about a data
-// directory.
+// directory (or the server running from it).
 type pgState struct {
 	Running     bool
 	HasData     bool   // pg_controldata could read it
@@ -515,6 +515,24 @@ func parseControlData(out string) map[string]string {
 
 func (m *Repmgr) dataState(ctx context.Context, rc *repmgrCtx) (pgState, error) {
 	var s pgState
+	// A server that answers from this data directory runs, and its
+	// pg_control_system() is what pg_controldata would read: one query
+	// (in the kept psql session) instead of two programs.
+	rows, err := pgRows(ctx, rc.t, rc.local,
+		"SELECT system_identifier::text AS sysid, pg_is_in_recovery() AS recovery, current_setting('data_directory') AS data FROM pg_control_system();\n")
+	if err == nil && len(rows) == 1 && rows[0]["data"] == rc.dataDir {
+		s.Running, s.HasData, s.SystemID = true, true, rows[0]["sysid"]
+		s.State = "in production"
+		if pgBool(rows[0]["recovery"]) {
+			s.State = "in archive recovery"
+		}
+		st, err := rc.t.Stat(ctx, path.Join(rc.dataDir, "standby.signal"))
+		if err != nil {
+			return s, err
+		}
+		s.StandbyFile = st.Exists
+		return s, nil
+	}
 	r, err := rc.t.Query(ctx, asUserCmd("postgres", []string{m.bin("pg_ctl"), "status", "-D", rc.dataDir}, nil, nil))
 	if err != nil {
 		return s, err

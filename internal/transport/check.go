@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -221,3 +222,20 @@ func (c *checkTarget) Symlink(ctx context.Context, target, p string) error {
 	c.simSymlink(ctx, target, p)
 	return nil
 }
+
+// Take, Put and Discard pass kept commands through to the real Target:
+// they only read (a module keeps a command for queries, never for
+// changes).
+func (c *checkTarget) Take(ctx context.Context, cmd Cmd) (*Kept, bool, error) {
+	k, ok := c.t.(Keeper)
+	if !ok {
+		return nil, false, errors.New("kept commands need an SSH connection")
+	}
+	return k.Take(ctx, cmd)
+}
+
+// Put gives k back (see Take).
+func (c *checkTarget) Put(k *Kept) { k.h.put(k) }
+
+// Discard ends k (see Take).
+func (c *checkTarget) Discard(k *Kept) { k.h.discard(k) }

@@ -52,6 +52,8 @@ type sshHost struct {
 
 	mu         sync.Mutex // guards the fields below
 	sessions   map[string]*sftpSession
+	idle       []*Kept // kept commands not in use (kept.go)
+	kept       int     // kept commands running, idle or in use
 	serverPath string
 }
 
@@ -227,6 +229,7 @@ func (h *sshHost) close() error {
 		delete(h.sessions, k)
 	}
 	h.mu.Unlock()
+	h.closeKept()
 	h.deadMu.Lock()
 	gone := h.deadErr != nil
 	h.deadMu.Unlock()
