@@ -420,5 +420,38 @@ path_prefix = "/usr/lib/postgresql/15/bin"
 			t.Errorf("list_backups: %+v", res.Data)
 		}
 		b.refused("barman", map[string]any{"action": "list_backups", "server": "nosuch"}, "/etc/barman.d/nosuch.conf")
+
+		// A check started in the background answers a later check.
+		started := func() string {
+			t.Helper()
+			res := b.ok("barman", map[string]any{"action": "check_start", "server": "pg"})
+			dir, _ := res.Data["started"].(string)
+			if res.Changed || !strings.HasPrefix(dir, "/tmp/pgplay-barman-check.") {
+				t.Fatalf("check_start: %+v", res)
+			}
+			return dir
+		}
+		dir := started()
+		res = b.ok("barman", map[string]any{"action": "check", "server": "pg", "started": dir})
+		if res.Data["background"] != true || res.Data["all_ok"] != true || len(res.Data["checks"].(map[string]any)) < 5 {
+			t.Errorf("check with started: %+v", res.Data)
+		}
+		if out, rc := h.try("backup1", "test", "-e", dir); rc == 0 {
+			t.Errorf("%s is left after its answer was read: %s", dir, out)
+		}
+		// Its answer is read once; then barman check runs.
+		if res = b.ok("barman", map[string]any{"action": "check", "server": "pg", "started": dir}); res.Data["background"] == true || res.Data["all_ok"] != true {
+			t.Errorf("check with an answer already read: %+v", res.Data)
+		}
+		// stale: the started check's answer is dropped, barman check runs.
+		dir = started()
+		if res = b.ok("barman", map[string]any{"action": "check", "server": "pg", "started": dir, "stale": true}); res.Data["background"] == true || res.Data["all_ok"] != true {
+			t.Errorf("check with a stale started: %+v", res.Data)
+		}
+		if out, rc := h.try("backup1", "test", "-e", dir); rc == 0 {
+			t.Errorf("%s is left after it was found stale: %s", dir, out)
+		}
+		badArgs(t, "barman", map[string]any{"action": "list_backups", "server": "pg", "started": dir}, "started is for action: check")
+		badArgs(t, "barman", map[string]any{"action": "check", "server": "pg", "started": "/etc"}, "is not what a check_start task registers")
 	})
 }

@@ -156,6 +156,33 @@ func (r runResult) slowest(n int) string {
 	return strings.Join(out, "; ")
 }
 
+// result returns the registered result of task on host ("role : name"),
+// nil when the run has none.
+func (r runResult) result(task, host string) map[string]any {
+	for _, ev := range r.events {
+		if ev["event"] == "host_result" && fmt.Sprintf("%v : %v", ev["role"], ev["task"]) == task && ev["host"] == host {
+			res, _ := ev["result"].(map[string]any)
+			return res
+		}
+	}
+	return nil
+}
+
+// barmanCheckStarted tells whether site.yaml's "read barman check" used
+// the barman check started at the beginning of the run, and fails the
+// test when the run left the started check's directory behind.
+func barmanCheckStarted(t *testing.T, h *labHosts, r runResult) bool {
+	t.Helper()
+	res := r.result("barman : read barman check", "backup1")
+	if res == nil {
+		t.Fatalf("no result of barman : read barman check on backup1")
+	}
+	if out, _ := h.try("backup1", "sh", "-c", "ls -d /tmp/pgplay-barman-check.* 2>/dev/null"); out != "" {
+		t.Errorf("the run left %s on backup1", out)
+	}
+	return res["background"] == true
+}
+
 // hostResults counts the host results of tasks of role.
 func (r runResult) hostResults(role string) int {
 	n := 0
@@ -515,6 +542,31 @@ func TestSite(t *testing.T) {
 				t.Errorf("second run: %s changed=%d: %v", host, n, r.changes())
 			}
 		}
+		// Nothing changed: barman's answer is the one of the check
+		// started before the cluster's plays.
+		if !barmanCheckStarted(t, h, r) {
+			t.Errorf("a run that changed nothing checked barman again at its end")
+		}
+	})
+
+	t.Run("StartedBarmanCheckSeesAFailure", func(t *testing.T) {
+		// pg_receivewal stopped just before a run (not in the last 20 s
+		// of a minute: barman cron would start it again): the check
+		// started at the run's beginning finds it, and the barman role
+		// starts it at once.
+		eventually(t, 25*time.Second, "not the end of a minute", func() (bool, string) {
+			sec := time.Now().Second()
+			return sec < 40, fmt.Sprint(sec)
+		})
+		h.run("backup1", "sh", "-c", `pid=$(pgrep -u barman -f 'pg_receivewal .*--directory=/var/lib/barman/pgplay/streaming'); [ -z "$pid" ] || kill -KILL $pid`)
+		r := site(t, labInv)
+		r.requireOK(t, "site.yaml with pg_receivewal stopped")
+		if got := r.changes(); strings.Join(got, "\n") != "barman : WAL streaming runs (barman cron starts receive-wal) [backup1]" {
+			t.Errorf("changes %v, want receive-wal started", got)
+		}
+		if !barmanCheckStarted(t, h, r) {
+			t.Errorf("the run did not use the started check")
+		}
 	})
 
 	t.Run("CheckOnConvergedClusterChangesNothing", func(t *testing.T) {
@@ -556,6 +608,10 @@ func TestSite(t *testing.T) {
 		}
 		if strings.Join(got, "\n") != strings.Join(wantChanges, "\n") {
 			t.Errorf("pg_settings %s: changes\n  %s\nwant\n  %s", settings, strings.Join(got, "\n  "), strings.Join(wantChanges, "\n  "))
+		}
+		// The run changed the cluster: barman was checked again, after.
+		if barmanCheckStarted(t, h, r) {
+			t.Errorf("pg_settings %s: a run that changed the cluster used the barman check started before the change", settings)
 		}
 		after := startTimes()
 		for n := range before {

@@ -16,8 +16,8 @@ import (
 func init() {
 	Register(Spec{
 		Name:    "barman",
-		Returns: "action, server: what ran\nchecks: check: each barman check -> {ok, detail}\nall_ok: check: whether every check passed\nbackups, latest: backup, list_backups: the server's backups and the newest\nrc, stdout, stderr: barman's exit code and output\nunverified: true in check mode when barman's configuration is only simulated",
-		Purpose: "Run barman (as the barman user): check, backup, receive_wal, switch_wal, cron, list_backups.",
+		Returns: "action, server: what ran\nchecks: check: each barman check -> {ok, detail}\nall_ok: check: whether every check passed\nstarted: check_start: what a later check's started takes\nbackground: check: true when the answer is the started check's\nbackups, latest: backup, list_backups: the server's backups and the newest\nrc, stdout, stderr: barman's exit code and output\nunverified: true in check mode when barman's configuration is only simulated",
+		Purpose: "Run barman (as the barman user): check (or start it in the background: check_start), backup, receive_wal, switch_wal, cron, list_backups.",
 		Examples: []string{
 			`- name: Wait until barman's checks pass (WAL streaming, slot, archiving)
   barman:
@@ -55,7 +55,9 @@ func init() {
 // check registers {checks: {NAME: {ok, detail}}, all_ok} and fails when a
 // check fails; list_backups registers backups (newest first) and latest.
 type Barman struct {
-	Action         string        `arg:"action,required" choices:"check|backup|receive_wal|switch_wal|cron|list_backups" doc:"what to do"`
+	Action         string        `arg:"action,required" choices:"check|check_start|backup|receive_wal|switch_wal|cron|list_backups" doc:"what to do (check_start: start barman check in the background, for a later check's started)"`
+	Started        string        `arg:"started" doc:"check: the started value a check_start task registered; its answer is used (waiting for it up to a minute) instead of running barman check again, unless stale; empty: check now"`
+	Stale          bool          `arg:"stale" default:"false" doc:"check: the started check's answer is out of date (the cluster changed since): remove it and check now"`
 	Server         string        `arg:"server" aliases:"name" doc:"barman server name (its /etc/barman.d/NAME.conf); all actions but cron"`
 	Wait           bool          `arg:"wait" default:"true" doc:"backup: wait until the WAL the backup needs is archived (barman backup --wait)"`
 	IfOlderThan    time.Duration `arg:"if_older_than" doc:"backup: only when the newest finished backup is older than this (e.g. 24h); unset: always"`
@@ -84,6 +86,11 @@ func (m *Barman) Validate() error {
 		return &ArgError{Arg: "reset", Msg: "reset is for action: receive_wal"}
 	case m.ArchiveTimeout != 0 && m.Action != "switch_wal":
 		return &ArgError{Arg: "archive_timeout", Msg: "archive_timeout is for action: switch_wal"}
+	case m.Started != "" && m.Action != "check":
+		return &ArgError{Arg: "started", Msg: "started is for action: check"}
+	case m.Started != "" && !checkStartedDir.MatchString(m.Started):
+		return &ArgError{Arg: "started", Msg: fmt.Sprintf("%q is not what a check_start task registers as started", m.Started),
+			Hint: "give the started value of a registered check_start task: started: \"{{ .chk_start.started }}\""}
 	}
 	return checkAccountName("user", m.User)
 }
@@ -253,6 +260,8 @@ func (m *Barman) Run(ctx context.Context, t transport.Target, env *Env) (*Result
 	switch m.Action {
 	case "check":
 		return m.check(ctx, t, res)
+	case "check_start":
+		return m.checkStart(ctx, t, res)
 	case "list_backups":
 		backups, r, err := m.listBackups(ctx, t)
 		if err != nil || r.RC != 0 {
@@ -313,8 +322,13 @@ func (m *Barman) Run(ctx context.Context, t transport.Target, env *Env) (*Result
 // output holds no check (barman failed before checking), the returned
 // Result reports that and ends the action.
 func (m *Barman) runCheck(ctx context.Context, t transport.Target, res *Result) (map[string]barmanCheck, transport.Result, *Result, error) {
-	r, err := m.barman(ctx, t, false, "check", m.Server)
+	r, ok, err := m.startedAnswer(ctx, t)
 	if err != nil {
+		return nil, r, nil, err
+	}
+	if ok {
+		res.Data["background"] = true
+	} else if r, err = m.barman(ctx, t, false, "check", m.Server); err != nil {
 		return nil, r, nil, err
 	}
 	checks, _ := parseBarmanCheck(string(r.Stdout))
@@ -450,4 +464,75 @@ func (m *Barman) receiveWAL(ctx context.Context, t transport.Target, res *Result
 		res.Msg = strings.TrimSpace(res.Msg + "; receive-wal reset")
 	}
 	return res, nil
+}
+
+// checkStartedDir is what check_start registers as started: the
+// directory its background barman check writes to.
+var checkStartedDir = regexp.MustCompile(`^/tmp/pgplay-barman-check\.[A-Za-z0-9]+$`)
+
+// checkStartScript starts "$@" (barman check, as the barman user) in the
+// background, detached from the SSH session, writing its standard output,
+// standard error and exit code into a new directory, and prints that
+// directory. Directories of starts older than 10 minutes (a run that
+// stopped before it read its answer) are removed first.
+const checkStartScript = `find /tmp -maxdepth 1 -name 'pgplay-barman-check.*' -mmin +10 -exec rm -rf {} + 2>/dev/null
+d=$(mktemp -d /tmp/pgplay-barman-check.XXXXXXXX) || exit 1
+setsid /bin/sh -c 'd=$1; shift; cd /; "$@" >"$d/out" 2>"$d/err"; echo $? >"$d/rc.tmp"; mv "$d/rc.tmp" "$d/rc"' pgplay-barman-check "$d" "$@" </dev/null >/dev/null 2>&1 &
+echo "$d"`
+
+// checkWaitScript waits up to a minute for the background check in $1 to
+// end, prints its exit code and its standard output (and its standard
+// error on standard error), and removes its directory; it exits 3 when
+// the check has not ended, 4 when the directory is gone. With $2 = stale
+// it only removes the directory.
+const checkWaitScript = `d=$1
+if [ "$2" = stale ]; then rm -rf "$d"; exit 0; fi
+[ -d "$d" ] || exit 4
+i=0
+while [ ! -e "$d/rc" ]; do
+  i=$((i + 1)); [ $i -le 1200 ] || { rm -rf "$d"; exit 3; }
+  sleep 0.05
+done
+cat "$d/rc" "$d/out"; cat "$d/err" >&2
+rm -rf "$d"`
+
+// checkStart starts barman check in the background (see
+// checkStartScript) and registers its directory as started.
+func (m *Barman) checkStart(ctx context.Context, t transport.Target, res *Result) (*Result, error) {
+	argv := append([]string{"/bin/sh", "-c", checkStartScript, "pgplay-barman-check"}, asUserArgv(m.User, "barman", "check", m.Server)...)
+	r, err := t.Query(ctx, transport.Cmd{Argv: argv, Dir: "/"})
+	if err != nil {
+		return nil, err
+	}
+	dir := strings.TrimSpace(string(r.Stdout))
+	if r.RC != 0 || !checkStartedDir.MatchString(dir) {
+		return failed(res, "could not start barman check in the background on %s (rc %d): %s", t.Host(), r.RC, strings.TrimSpace(string(r.Stderr))), nil
+	}
+	res.Data["started"] = dir
+	res.Msg = "barman check runs in the background (" + dir + ")"
+	return res, nil
+}
+
+// startedAnswer returns the answer of the check that check_start started
+// (m.Started) as if barman check had run now; ok is false when there is
+// none to use (no started, stale, or it did not end within a minute):
+// then the caller runs barman check.
+func (m *Barman) startedAnswer(ctx context.Context, t transport.Target) (transport.Result, bool, error) {
+	if m.Started == "" {
+		return transport.Result{}, false, nil
+	}
+	arg := ""
+	if m.Stale {
+		arg = "stale"
+	}
+	r, err := t.Query(ctx, transport.Cmd{Argv: []string{"/bin/sh", "-c", checkWaitScript, "pgplay-barman-check", m.Started, arg}, Dir: "/"})
+	if err != nil || m.Stale || r.RC != 0 {
+		return transport.Result{}, false, err
+	}
+	code, out, _ := strings.Cut(string(r.Stdout), "\n")
+	rc, err := strconv.Atoi(strings.TrimSpace(code))
+	if err != nil {
+		return transport.Result{}, false, nil
+	}
+	return transport.Result{RC: rc, Stdout: []byte(out), Stderr: r.Stderr}, true, nil
 }

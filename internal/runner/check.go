@@ -15,6 +15,7 @@ import (
 var magicVars = []string{
 	"inventory_hostname", "inventory_hostname_short", "hostvars", "groups", "group_names",
 	"play_hosts", "check_mode", "diff_mode", "role_name", "playbook_dir", "facts", "item",
+	"pgplay_run_changes",
 }
 
 // knownNames collects every variable name that can exist while pb runs:

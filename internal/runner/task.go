@@ -691,6 +691,9 @@ func (pr *playRun) finish(ht *hostTask, ev report.Event, res *modules.Result, lo
 	if len(changed) > 0 || newFacts {
 		pr.r.hostChanged(h, changed, newFacts)
 	}
+	if res.Failed || res.Changed {
+		pr.r.changes.Add(1)
+	}
 	switch {
 	case res.Failed && !ignored:
 		h.stats.Failed++
@@ -808,6 +811,7 @@ func (pr *playRun) emitResult(ht *hostTask, ev report.Event, res *modules.Result
 func (pr *playRun) unreachable(h *hostState, ev report.Event, msg string) hostOutcome {
 	h.mu.Lock()
 	h.stats.Unreachable++
+	pr.r.changes.Add(1)
 	h.unreachable = true
 	h.mu.Unlock()
 	ev.Status = report.Unreachable

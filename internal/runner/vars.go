@@ -133,6 +133,7 @@ func (pr *playRun) vars(h *hostState, tc *taskCtx) map[string]any {
 	v["group_names"] = h.groupNames
 	v["play_hosts"] = pr.playHosts
 	v["check_mode"] = r.opt.Check
+	v["pgplay_run_changes"] = int(r.changes.Load())
 	v["diff_mode"] = r.opt.Diff
 	if tc.kw.role != nil {
 		v["role_name"] = tc.kw.role.Name
