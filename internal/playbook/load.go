@@ -288,7 +288,7 @@ var unsupportedPlayKeys = map[string]string{
 
 func (p *parser) play(pc *pbctx, n *yaml.Node, ps []yamlsrc.Pair) (*Play, error) {
 	file := pc.at.display
-	play := &Play{Pos: yamlsrc.PosOf(file, n)}
+	play := &Play{Pos: yamlsrc.PosOf(file, n), ValPos: Positions{}}
 	var hostsSeen bool
 	var handlerNodes, roleNode *yaml.Node
 	lists := map[string]*yaml.Node{}
@@ -308,6 +308,7 @@ func (p *parser) play(pc *pbctx, n *yaml.Node, ps []yamlsrc.Pair) (*Play, error)
 			play.Become, err = boolPtr(file, q.V, "become")
 		case "become_user":
 			play.BecomeUser, err = yamlsrc.String(file, q.V, "become_user")
+			play.ValPos.record(file, q.Key, q.V)
 		case "vars":
 			play.Vars, err = yamlsrc.DecodeVars(file, q.V, "play vars")
 		case "vars_files":
@@ -551,12 +552,14 @@ func (p *parser) roleList(lk roleLookup, n *yaml.Node) ([]*RoleRef, error) {
 					if err == nil {
 						err = p.checkTemplates(file, q.V, true)
 					}
+					ref.recordPos(file, q.Key, q.V)
 				case "tags":
 					ref.Tags, err = yamlsrc.StringList(file, q.V, "tags")
 				case "become":
 					ref.Become, err = boolPtr(file, q.V, "become")
 				case "become_user":
 					ref.BecomeUser, err = yamlsrc.String(file, q.V, "become_user")
+					ref.recordPos(file, q.Key, q.V)
 				default:
 					var v any
 					v, err = yamlsrc.DecodeValue(file, q.V)

@@ -239,6 +239,15 @@ func TestLoadPlaybook(t *testing.T) {
 		lp.Args["mode"] != "0755" || lp.Delay != 2*time.Minute || lp.Retries != 7 {
 		t.Errorf("looped = %+v", lp)
 	}
+	// Where keyword values (and list items) were written, for the
+	// runner's errors about a keyword that fails on a host.
+	if at, _ := lp.ValPos.Find("with_items[1].x"); at != pos(dir, "site.yaml", 49, 23) ||
+		list.ValPos["notify"] != pos(dir, "site.yaml", 31, 15) || g.ValPos["become_user"] != pos(dir, "site.yaml", 40, 20) {
+		t.Errorf("value positions: looped %v, list %v, block %v", lp.ValPos, list.ValPos, g.ValPos)
+	}
+	if at, _ := pg.ValPos.Find("when[0]"); at != pos(dir, "site.yaml", 18, 13) || pg.ValPos["become_user"] != pos(dir, "site.yaml", 20, 20) {
+		t.Errorf("postgres ref value positions: %v", pg.ValPos)
+	}
 	if len(p.Handlers) != 2 || !reflect.DeepEqual(p.Handlers[1].Listen, []string{"reload things"}) {
 		t.Errorf("handlers = %+v", p.Handlers)
 	}

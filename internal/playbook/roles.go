@@ -2,6 +2,7 @@ package playbook
 
 import (
 	"reflect"
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -111,10 +112,41 @@ func inheritFrom(d, parent *RoleRef) *RoleRef {
 	if c.Become == nil {
 		c.Become = parent.Become
 	}
+	// Where each inherited value was written goes with it: the parent's
+	// conditions first, as in When.
+	c.ValPos = Positions{}
+	for i := range parent.When {
+		c.ValPos.take(parent.ValPos, "when", i, i)
+	}
+	for i := range d.When {
+		c.ValPos.take(d.ValPos, "when", i, len(parent.When)+i)
+	}
+	from := d.ValPos
 	if c.BecomeUser == "" {
 		c.BecomeUser = parent.BecomeUser
+		from = parent.ValPos
+	}
+	if at, ok := from["become_user"]; ok {
+		c.ValPos["become_user"] = at
 	}
 	return &c
+}
+
+// recordPos records where the value v of the role entry's keyword key
+// was written in file.
+func (r *RoleRef) recordPos(file, key string, v *yaml.Node) {
+	if r.ValPos == nil {
+		r.ValPos = Positions{}
+	}
+	r.ValPos.record(file, key, v)
+}
+
+// take sets p's position of item to of key's value to that of item from
+// in src (the value's own when it was not a list).
+func (p Positions) take(src Positions, key string, from, to int) {
+	if at, ok := src.Find(key + "[" + strconv.Itoa(from) + "]"); ok {
+		p[key+"["+strconv.Itoa(to)+"]"] = at
+	}
 }
 
 // sameRole says whether a and b run the same role the same way: same

@@ -242,7 +242,7 @@ func (p *parser) parseTask(tc *taskCtx, n *yaml.Node) (*Task, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Task{Pos: yamlsrc.PosOf(file, n), Role: tc.role, KeyPos: map[string]yamlsrc.Pos{}}
+	t := &Task{Pos: yamlsrc.PosOf(file, n), Role: tc.role, KeyPos: map[string]yamlsrc.Pos{}, ValPos: Positions{}}
 	var modules []yamlsrc.Pair
 	var args, include *yamlsrc.Pair
 	var loopKey, loopVarCtl *yamlsrc.Pair
@@ -250,6 +250,9 @@ func (p *parser) parseTask(tc *taskCtx, n *yaml.Node) (*Task, error) {
 	for i := range ps {
 		q := &ps[i]
 		t.KeyPos[q.Key] = yamlsrc.PosOf(file, q.K)
+		if q.Key != "block" && q.Key != "rescue" && q.Key != "always" {
+			t.ValPos.record(file, q.Key, q.V)
+		}
 		var err error
 		switch q.Key {
 		case "name":

@@ -3,7 +3,11 @@
 package playbook
 
 import (
+	"strconv"
+	"strings"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/pgplay/pgplay/internal/yamlsrc"
 )
@@ -35,6 +39,9 @@ type Play struct {
 	ForceHandlers  bool // run notified handlers on hosts that failed too
 	Tags           []string
 	SecretVars     []string // names of extra variables to redact (secret_vars:)
+	// ValPos records where the play's become_user value was written
+	// (ValPos["become_user"]): its tasks render it on each host.
+	ValPos Positions
 }
 
 // RoleRef is a role as used by a play (or by `pgplay role NAME`).
@@ -47,7 +54,11 @@ type RoleRef struct {
 	Become *bool
 	// BecomeUser is the role entry's become_user ("" = not set).
 	BecomeUser string
-	Role       *Role
+	// ValPos records where the entry's when and become_user values were
+	// written (ValPos["when[0]"], ValPos["become_user"]); a dependency
+	// has those it inherits too (ExpandRoles).
+	ValPos Positions
+	Role   *Role
 	// DependencyOf is, for a role that runs because another role lists it
 	// under `dependencies:` in its meta/main.yaml, the reference of that
 	// role (nil for a role the play lists). Such a reference inherits the
@@ -127,11 +138,49 @@ type Task struct {
 	// KeyPos records where each keyword and the module key were written
 	// (e.g. KeyPos["when"], KeyPos["notify"], KeyPos["command"]).
 	KeyPos map[string]yamlsrc.Pos
+	// ValPos records where each keyword's value was written (not the
+	// key: ValPos["delegate_to"] is the template's line and column), and
+	// each item of a list value (ValPos["when[1]"]). The runner reports
+	// a keyword that fails when rendered on a host there.
+	ValPos Positions
 	// LoopLabel is loop_control.label as written ("" = show the item).
 	LoopLabel string
 	// Included is, for a block made from include_tasks/import_tasks, the
 	// file that was included (as found: a disk path or "embedded:NAME").
 	Included string
+}
+
+// Positions maps a keyword to where its value was written in YAML: the
+// value's node, and for a list value each item's under KEY[i] ("when[1]",
+// "loop[0]").
+type Positions map[string]yamlsrc.Pos
+
+// Find returns where the part of a keyword's value that path names was
+// written: path itself ("when[1]") or the nearest enclosing part that was
+// recorded ("loop[2].name" -> "loop[2]" -> "loop"). ok is false when
+// nothing of it was (a keyword set in code).
+func (p Positions) Find(path string) (yamlsrc.Pos, bool) {
+	for {
+		if at, ok := p[path]; ok {
+			return at, true
+		}
+		i := strings.LastIndexAny(path, ".[")
+		if i <= 0 {
+			return yamlsrc.Pos{}, false
+		}
+		path = path[:i]
+	}
+}
+
+// record sets where value v of keyword key was written in file, and each
+// item's when v is a list.
+func (p Positions) record(file, key string, v *yaml.Node) {
+	p[key] = yamlsrc.PosOf(file, v)
+	if d := yamlsrc.Deref(v); d != nil && d.Kind == yaml.SequenceNode {
+		for i, c := range d.Content {
+			p[key+"["+strconv.Itoa(i)+"]"] = yamlsrc.PosOf(file, c)
+		}
+	}
 }
 
 // IsBlock says whether the task is a block.

@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/pgplay/pgplay/internal/playbook"
 	"github.com/pgplay/pgplay/internal/report"
+	"github.com/pgplay/pgplay/internal/yamlsrc"
 )
 
 // playRun is the state of one play (one serial batch at a time).
@@ -41,24 +43,37 @@ type playRun struct {
 // -> role -> block -> task). For a task that is not a block, in.with(t)
 // is the task's effective keywords: taskCtx.kw, which everything that runs
 // or reports the task reads (resolve).
+//
+// The keywords rendered on each host (when, become_user, delegate_to)
+// keep where they were written, at whichever level: a template that
+// fails there is reported at that file:line:col (atKeyword).
 type inherit struct {
 	role         *playbook.RoleRef
 	become       *bool
 	becomeUser   string
-	when         []string // all must hold, outer first
+	becomeUserAt yamlsrc.Pos // where becomeUser was written (zero: not in YAML)
+	when         []cond      // all must hold, outer first
 	tags         []string
 	vars         []map[string]any // role params are read from role; blocks' and the task's vars, outer first
 	ignoreErrors bool
 	noLog        bool
 	checkMode    *bool
 	delegateTo   string
+	delegateToAt yamlsrc.Pos // where delegateTo was written
 	runOnce      bool
 	handler      bool
 }
 
+// cond is a `when:` condition and where it was written (zero: not in
+// YAML).
+type cond struct {
+	expr string
+	at   yamlsrc.Pos
+}
+
 // playInherit is what play p passes to its tasks.
 func playInherit(p *playbook.Play) inherit {
-	return inherit{become: p.Become, becomeUser: p.BecomeUser, tags: p.Tags}
+	return inherit{become: p.Become, becomeUser: p.BecomeUser, becomeUserAt: p.ValPos["become_user"], tags: p.Tags}
 }
 
 // withRole returns the inheritance for the tasks of role rr: its when and
@@ -66,13 +81,28 @@ func playInherit(p *playbook.Play) inherit {
 func (in inherit) withRole(rr *playbook.RoleRef) inherit {
 	out := in
 	out.role = rr
-	out.when = concat(in.when, rr.When)
+	out.when = withConds(in.when, rr.When, rr.ValPos)
 	out.tags = concat(in.tags, rr.Tags)
 	if rr.Become != nil {
 		out.become = rr.Become
 	}
 	if rr.BecomeUser != "" {
-		out.becomeUser = rr.BecomeUser
+		out.becomeUser, out.becomeUserAt = rr.BecomeUser, rr.ValPos["become_user"]
+	}
+	return out
+}
+
+// withConds returns the conditions in followed by exprs, a level's
+// `when:`, each with where vp says it was written.
+func withConds(in []cond, exprs []string, vp playbook.Positions) []cond {
+	if len(exprs) == 0 {
+		return in
+	}
+	out := make([]cond, len(in), len(in)+len(exprs))
+	copy(out, in)
+	for i, e := range exprs {
+		at, _ := vp.Find("when[" + strconv.Itoa(i) + "]")
+		out = append(out, cond{expr: e, at: at})
 	}
 	return out
 }
@@ -328,13 +358,13 @@ func (pr *playRun) runBlock(ctx context.Context, t *playbook.Task, hosts []*host
 // false` inside a block with `ignore_errors: true`), as in Ansible.
 func (in inherit) with(t *playbook.Task) inherit {
 	out := in
-	out.when = concat(in.when, t.When)
+	out.when = withConds(in.when, t.When, t.ValPos)
 	out.tags = concat(in.tags, t.Tags)
 	if t.Become != nil {
 		out.become = t.Become
 	}
 	if t.BecomeUser != "" {
-		out.becomeUser = t.BecomeUser
+		out.becomeUser, out.becomeUserAt = t.BecomeUser, t.ValPos["become_user"]
 	}
 	if len(t.Vars) > 0 {
 		out.vars = append(append(make([]map[string]any, 0, len(in.vars)+1), in.vars...), t.Vars)
@@ -346,7 +376,7 @@ func (in inherit) with(t *playbook.Task) inherit {
 		out.checkMode = t.CheckMode
 	}
 	if t.DelegateTo != "" {
-		out.delegateTo = t.DelegateTo
+		out.delegateTo, out.delegateToAt = t.DelegateTo, t.ValPos["delegate_to"]
 	}
 	return out
 }

@@ -195,8 +195,8 @@ func TestTemplatedRetriesAndDelay(t *testing.T) {
 	want := map[string]string{
 		"h1": "retries exhausted (1) waiting for until",
 		"h2": "retries exhausted (3) waiting for until",
-		"h3": `play.yaml:7:7: task "wait": host h3: retries must be a non-negative whole number, not "many" (rendered from "{{ .n }}"); hint: `,
-		"h4": `play.yaml:8:7: task "wait": host h4: delay must be a duration, not "soon" (rendered from "{{ .d }}"); hint: `,
+		"h3": `play.yaml:7:16: task "wait": host h3: retries must be a non-negative whole number, not "many" (rendered from "{{ .n }}"); hint: `,
+		"h4": `play.yaml:8:14: task "wait": host h4: delay must be a duration, not "soon" (rendered from "{{ .d }}"); hint: `,
 	}
 	for h, w := range want {
 		if !strings.Contains(got[h], w) {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"github.com/pgplay/pgplay/internal/playbook"
 	"github.com/pgplay/pgplay/internal/report"
 	"github.com/pgplay/pgplay/internal/transport"
+	"github.com/pgplay/pgplay/internal/yamlsrc"
 	"github.com/pgplay/pgplay/modules"
 )
 
@@ -355,9 +358,9 @@ func failResult(err error) *modules.Result {
 // with vars: the host's, or a loop item's.
 func (pr *playRun) when(ht *hostTask, vars map[string]any) (bool, error) {
 	for _, c := range ht.kw.when {
-		ok, err := pr.r.eng.Eval(ht.where+" when", c, vars)
+		ok, err := pr.r.eng.Eval(ht.where+" when", c.expr, vars)
 		if err != nil {
-			return false, err
+			return false, atKeyword(ht.t, "when", c.at, err)
 		}
 		if !ok {
 			return false, nil
@@ -368,9 +371,10 @@ func (pr *playRun) when(ht *hostTask, vars map[string]any) (bool, error) {
 
 func (pr *playRun) loopItems(ht *hostTask, vars map[string]any) ([]any, error) {
 	t := ht.t
+	key := loopKey(t)
 	v, err := pr.r.eng.RenderValue(ht.where+" loop", t.Loop, vars)
 	if err != nil {
-		return nil, err
+		return nil, atOwnKeyword(t, key, err)
 	}
 	switch x := v.(type) {
 	case []any:
@@ -388,7 +392,17 @@ func (pr *playRun) loopItems(ht *hostTask, vars map[string]any) ([]any, error) {
 			return nil, nil
 		}
 	}
-	return nil, fmt.Errorf("%s: loop: want a list, got %T (%v); hint: loop takes a YAML list or a template yielding one, e.g. loop: \"{{ .mylist }}\"", t.Pos, v, v)
+	return nil, &yamlsrc.Error{Pos: keywordPos(t, key), Msg: fmt.Sprintf("task %q (%s): want a list, got %T (%v)", taskName(t), key, v, v),
+		Hint: `loop takes a YAML list or a template yielding one, e.g. loop: "{{ .mylist }}"`}
+}
+
+// loopKey is the keyword task t's loop was written with: loop or
+// with_items.
+func loopKey(t *playbook.Task) string {
+	if _, ok := t.KeyPos["with_items"]; ok {
+		return "with_items"
+	}
+	return "loop"
 }
 
 // execute runs the module once (with until/retries) with vars (the
@@ -456,7 +470,7 @@ func (pr *playRun) execute(ctx context.Context, ht *hostTask, vars map[string]an
 		uv := withResult(vars, t.Register, res)
 		done, err := r.eng.Eval(where+" until", t.Until, uv)
 		if err != nil {
-			return failResult(err), false
+			return failResult(atOwnKeyword(t, "until", err)), false
 		}
 		if done {
 			res.Failed = false
@@ -483,10 +497,10 @@ func (pr *playRun) execute(ctx context.Context, ht *hostTask, vars map[string]an
 		cv := withResult(vars, t.Register, res)
 		if t.FailedWhen != nil {
 			ok := true
-			for _, c := range t.FailedWhen {
+			for i, c := range t.FailedWhen {
 				v, err := r.eng.Eval(where+" failed_when", c, cv)
 				if err != nil {
-					return failResult(err), false
+					return failResult(atKeyword(t, "failed_when", keywordPos(t, "failed_when["+strconv.Itoa(i)+"]"), err)), false
 				}
 				ok = ok && v
 			}
@@ -497,10 +511,10 @@ func (pr *playRun) execute(ctx context.Context, ht *hostTask, vars map[string]an
 		}
 		if t.ChangedWhen != nil {
 			ok := true
-			for _, c := range t.ChangedWhen {
+			for i, c := range t.ChangedWhen {
 				v, err := r.eng.Eval(where+" changed_when", c, cv)
 				if err != nil {
-					return failResult(err), false
+					return failResult(atKeyword(t, "changed_when", keywordPos(t, "changed_when["+strconv.Itoa(i)+"]"), err)), false
 				}
 				ok = ok && v
 			}
@@ -521,14 +535,20 @@ type runKeywords struct {
 
 // runKeywords renders the keywords of ht that may hold templates naming
 // the loop item (delegate_to, become_user, retries, delay) with vars (the host's, or
-// a loop item's). It is called once per module run, after when held.
+// a loop item's). It is called once per module run, after when held and
+// before anything is done on the host; a keyword that fails is reported
+// where its value was written (atKeyword), as is a delegate_to host that
+// is not in the inventory.
 func (pr *playRun) runKeywords(ht *hostTask, vars map[string]any) (runKeywords, error) {
 	var rk runKeywords
 	t := ht.t
 	if d := ht.kw.delegateTo; d != "" {
 		s, err := pr.r.eng.Render(ht.pos+" delegate_to", d, vars)
 		if err != nil {
-			return rk, fmt.Errorf("%s: delegate_to: %w", ht.where, err)
+			return rk, atKeyword(t, "delegate_to", ht.kw.delegateToAt, err)
+		}
+		if err := pr.r.delegateKnown(t, s, d, ht.kw.delegateToAt); err != nil {
+			return rk, err
 		}
 		rk.delegateTo = s
 	}
@@ -536,7 +556,7 @@ func (pr *playRun) runKeywords(ht *hostTask, vars map[string]any) (runKeywords, 
 	if strings.Contains(rk.becomeUser, "{{") {
 		s, err := pr.r.eng.Render(ht.pos+" become_user", rk.becomeUser, vars)
 		if err != nil {
-			return rk, fmt.Errorf("%s: become_user: %w", ht.where, err)
+			return rk, atKeyword(t, "become_user", ht.kw.becomeUserAt, err)
 		}
 		rk.becomeUser = s
 	}
@@ -549,22 +569,37 @@ func (pr *playRun) runKeywords(ht *hostTask, vars map[string]any) (runKeywords, 
 	return rk, nil
 }
 
+// delegateKnown checks that host, task t's delegate_to (rendered from
+// expr, written at at), is one the task can run on: an inventory host or
+// the controller (localhost, 127.0.0.1).
+func (r *Runner) delegateKnown(t *playbook.Task, host, expr string, at yamlsrc.Pos) error {
+	if _, ok := r.opt.Inventory.Hosts[host]; ok || host == "localhost" || host == "127.0.0.1" {
+		return nil
+	}
+	if at == (yamlsrc.Pos{}) {
+		at = t.Pos
+	}
+	what := fmt.Sprintf("host %q", host)
+	if expr != host {
+		what += fmt.Sprintf(" (rendered from %q)", expr)
+	}
+	return &yamlsrc.Error{Pos: at, Msg: fmt.Sprintf("task %q (delegate_to): %s is not in the inventory", taskName(t), what),
+		Hint: yamlsrc.DidYouMean(host, slices.Collect(maps.Keys(r.opt.Inventory.Hosts))) + "add it to the inventory, or delegate to localhost"}
+}
+
 // retryParams returns a task's retries and delay on host: as written, or
 // rendered from their templates with vars.
 func (r *Runner) retryParams(t *playbook.Task, host string, vars map[string]any) (int, time.Duration, error) {
 	retries, delay := t.Retries, t.Delay
 	bad := func(key, expr string, v any, want, hint string) error {
-		at := t.Pos
-		if p, ok := t.KeyPos[key]; ok {
-			at = p
-		}
+		at := keywordPos(t, key)
 		return fmt.Errorf("%s: task %q: host %s: %s must be %s, not %q (rendered from %q); hint: %s",
 			at, taskName(t), host, key, want, fmt.Sprint(v), expr, hint)
 	}
 	if t.RetriesExpr != "" {
 		v, err := r.eng.RenderValue(taskWhere(t)+" retries", t.RetriesExpr, vars)
 		if err != nil {
-			return 0, 0, err
+			return 0, 0, atOwnKeyword(t, "retries", err)
 		}
 		n, ok := retriesOf(v)
 		if !ok {
@@ -576,7 +611,7 @@ func (r *Runner) retryParams(t *playbook.Task, host string, vars map[string]any)
 	if t.DelayExpr != "" {
 		v, err := r.eng.RenderValue(taskWhere(t)+" delay", t.DelayExpr, vars)
 		if err != nil {
-			return 0, 0, err
+			return 0, 0, atOwnKeyword(t, "delay", err)
 		}
 		d, ok := delayOf(v)
 		if !ok {
@@ -712,25 +747,35 @@ func (pr *playRun) finish(ht *hostTask, ev report.Event, res *modules.Result, lo
 	h.mu.Unlock()
 	if res.Changed && !res.Failed && len(t.Notify) > 0 {
 		var nv map[string]any
-		render := func(s string) string {
+		renderErr := func(s string) (string, error) {
 			if !strings.Contains(s, "{{") {
-				return s
+				return s, nil
 			}
 			if nv == nil {
 				nv = pr.notifyVars(ht, reg, res)
 			}
-			out, err := pr.r.eng.Render(ht.pos, s, nv)
-			if err != nil {
-				return s
+			return pr.r.eng.Render(ht.pos, s, nv)
+		}
+		render := func(s string) string { // a handler's name: as written if it fails
+			if out, err := renderErr(s); err == nil {
+				return out
 			}
-			return out
+			return s
 		}
 		var names []string
-		for _, n := range t.Notify {
-			names = append(names, render(n))
+		for i, n := range t.Notify {
+			out, err := renderErr(n)
+			if err != nil {
+				// The task has run: the host goes on, this handler not
+				// notified.
+				err = atKeyword(t, "notify", keywordPos(t, "notify["+strconv.Itoa(i)+"]"), err)
+				pr.r.emit(report.Event{Kind: report.Warning, Host: h.host.Name, Msg: err.Error()})
+				continue
+			}
+			names = append(names, out)
 		}
 		if unknown := pr.notifyHandlers(h, names, render); len(unknown) > 0 {
-			pr.r.emit(report.Event{Kind: report.Warning, Host: h.host.Name, Msg: fmt.Sprintf("%s: notify: no handler named %q in this play", t.Pos, unknown)})
+			pr.r.emit(report.Event{Kind: report.Warning, Host: h.host.Name, Msg: fmt.Sprintf("%s: notify: no handler named %q in this play", keywordPos(t, "notify"), unknown)})
 		}
 	}
 	if loopResults == nil {
@@ -834,11 +879,11 @@ func (pr *playRun) target(ctx context.Context, ht *hostTask, vars map[string]any
 		name = d
 		if dh, ok := r.opt.Inventory.Hosts[d]; ok {
 			connVars, becomeVars = dh.Vars, dh.Vars
-		} else if d == "localhost" || d == "127.0.0.1" {
+		} else {
+			// localhost or 127.0.0.1: runKeywords refused any other
+			// name (delegateKnown).
 			connVars = map[string]any{"connection": "local"}
 			becomeVars = nil
-		} else {
-			return nil, fmt.Errorf("delegate_to: host %q is not in the inventory (hint: add it, or delegate to localhost)", d)
 		}
 	}
 	cfg, err := r.connConfig(name, connVars)

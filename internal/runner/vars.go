@@ -488,6 +488,65 @@ func atArgument(t *playbook.Task, err error) error {
 	return err
 }
 
+// atKeyword is err, from rendering or evaluating keyword key of task t on
+// a host (when, loop, until, delegate_to, ...), at at: where the keyword's
+// value, or the item of it that failed, was written; the task's own, or
+// that of the block, role or play the task inherits the keyword from (the
+// task's position when at is zero: a keyword set in code). As atArgument
+// does for an argument, the message names the task and the keyword (with
+// the item: "loop[1]"), and has a hint when the template engine gave none.
+func atKeyword(t *playbook.Task, key string, at yamlsrc.Pos, err error) error {
+	if at == (yamlsrc.Pos{}) {
+		at = t.Pos
+	}
+	var te *tmpl.Error
+	if !errors.As(err, &te) {
+		return fmt.Errorf("%s: task %q (%s): %w", at, taskName(t), key, err)
+	}
+	te.Name = fmt.Sprintf("%s: task %q (%s%s)", at, taskName(t), key, te.Key)
+	te.Key = "" // in the name: not an argument
+	if te.Hint == "" {
+		te.Hint = fmt.Sprintf("fix the template of %s, or the values it reads on this host", key)
+		if isCondition(key) {
+			te.Hint = fmt.Sprintf("fix the %s condition, or the values it reads on this host", key)
+		}
+	}
+	return err
+}
+
+// isCondition says whether task keyword key takes conditions.
+func isCondition(key string) bool {
+	return key == "when" || key == "until" || key == "changed_when" || key == "failed_when"
+}
+
+// atOwnKeyword is atKeyword for a keyword that is task t's own, not
+// inherited (loop, until, changed_when, failed_when, retries, delay): at
+// where its value, or the item the error names, was written.
+func atOwnKeyword(t *playbook.Task, key string, err error) error {
+	path := key
+	var te *tmpl.Error
+	if errors.As(err, &te) {
+		path += te.Key
+	}
+	return atKeyword(t, key, keywordPos(t, path), err)
+}
+
+// keywordPos is where the part path of task t's keyword value was written
+// (playbook.Positions.Find), else where the keyword was, else the task.
+func keywordPos(t *playbook.Task, path string) yamlsrc.Pos {
+	if at, ok := t.ValPos.Find(path); ok {
+		return at
+	}
+	key := path
+	if i := strings.IndexAny(path, ".["); i > 0 {
+		key = path[:i]
+	}
+	if at, ok := t.KeyPos[key]; ok {
+		return at
+	}
+	return t.Pos
+}
+
 // gatherFacts runs the setup module on hosts and stores .facts.
 func (pr *playRun) gatherFacts(ctx context.Context, hosts []*hostState) {
 	t := &playbook.Task{Pos: pr.play.Pos, Name: "Gathering Facts", Module: "setup", Args: map[string]any{}, CheckMode: boolp(false)}
