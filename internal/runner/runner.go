@@ -83,13 +83,13 @@ type Runner struct {
 	red    *report.Redactor
 	emitMu sync.Mutex
 
-	stop       context.Context       // done: start no new task
-	fatal      atomic.Bool           // an any_errors_fatal play failed: no later batch or play runs
-	hosts      map[string]*hostState // per-run host state
+	stop  context.Context       // done: start no new task
+	fatal atomic.Bool           // an any_errors_fatal play failed: no later batch or play runs
+	hosts map[string]*hostState // per-run host state
 	// changes counts the task and handler results of this run, on any
 	// host, that changed something, failed (ignored or not) or found the
 	// host unreachable: .pgplay_run_changes.
-	changes atomic.Int64
+	changes    atomic.Int64
 	secretVars map[string]bool
 	order      []string
 	extraTmpl  []string // keys of ExtraVars whose values hold templates
