@@ -345,6 +345,11 @@ func TestModules(t *testing.T) {
 		s.converge("service", map[string]any{"name": "postgresql@15-main", "state": "started"})
 		s.converge("repmgr", map[string]any{"action": "standby_register", "upstream_node_id": 1})
 		s.ok("repmgr", clone) // a running clone of the upstream is ok, not refused
+		// Once it streams from the upstream, the upstream is not asked.
+		eventually(t, 30*time.Second, "standby_clone sees node2 stream from node1", func() (bool, string) {
+			res := s.ok("repmgr", clone)
+			return !res.Changed && strings.Contains(res.Msg, "streams from it"), res.Msg
+		})
 		if res := s.ok("repmgr", map[string]any{"action": "standby_follow", "upstream_node_id": 1}); res.Changed {
 			t.Errorf("following the current upstream changed: %+v", res)
 		}

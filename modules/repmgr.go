@@ -499,6 +499,9 @@ type pgState struct {
 	State       string // "shut down", "in production", "in archive recovery"...
 	SystemID    string
 	StandbyFile bool
+	// Streams is the host and port a running standby's WAL receiver
+	// streams from ("" when it does not stream, or is not running).
+	Streams string
 }
 
 // parseControlData reads pg_controldata's "Key: value" lines.
@@ -519,9 +522,10 @@ func (m *Repmgr) dataState(ctx context.Context, rc *repmgrCtx) (pgState, error) 
 	// pg_control_system() is what pg_controldata would read: one query
 	// (in the kept psql session) instead of two programs.
 	rows, err := pgRows(ctx, rc.t, rc.local,
-		"SELECT system_identifier::text AS sysid, pg_is_in_recovery() AS recovery, current_setting('data_directory') AS data FROM pg_control_system();\n")
+		"SELECT system_identifier::text AS sysid, pg_is_in_recovery() AS recovery, current_setting('data_directory') AS data, "+
+			"coalesce((SELECT sender_host || ':' || sender_port FROM pg_stat_wal_receiver WHERE status = 'streaming'), '') AS streams FROM pg_control_system();\n")
 	if err == nil && len(rows) == 1 && rows[0]["data"] == rc.dataDir {
-		s.Running, s.HasData, s.SystemID = true, true, rows[0]["sysid"]
+		s.Running, s.HasData, s.SystemID, s.Streams = true, true, rows[0]["sysid"], rows[0]["streams"]
 		s.State = "in production"
 		if pgBool(rows[0]["recovery"]) {
 			s.State = "in archive recovery"
@@ -674,6 +678,23 @@ func (m *Repmgr) upstream() (string, PGConn) {
 }
 
 func (m *Repmgr) standbyClone(ctx context.Context, rc *repmgrCtx) (*Result, error) {
+	st, err := m.dataState(ctx, rc)
+	if err != nil {
+		return nil, err
+	}
+	rc.res.Data["data_directory"] = rc.dataDir
+	// A standby that streams from the upstream holds a standby of it: the
+	// replication connection compared the system identifiers
+	// (IDENTIFY_SYSTEM). The upstream need not be asked then.
+	port := m.UpstreamPort
+	if port == 0 {
+		port = 5432
+	}
+	if st.StandbyFile && st.Streams == fmt.Sprintf("%s:%d", m.UpstreamHost, port) {
+		rc.res.Data["upstream_system_identifier"] = st.SystemID
+		rc.res.Msg = fmt.Sprintf("%s already holds a standby of %s (it streams from it, system identifier %s)", rc.dataDir, m.UpstreamHost, st.SystemID)
+		return rc.res, nil
+	}
 	_, up := m.upstream()
 	rows, err := pgRows(ctx, rc.t, up, "SELECT system_identifier::text AS sysid, pg_is_in_recovery() AS recovery FROM pg_control_system();\n")
 	if err != nil {
@@ -689,11 +710,6 @@ func (m *Repmgr) standbyClone(ctx context.Context, rc *repmgrCtx) (*Result, erro
 	}
 	upID := rows[0]["sysid"]
 	rc.res.Data["upstream_system_identifier"] = upID
-	st, err := m.dataState(ctx, rc)
-	if err != nil {
-		return nil, err
-	}
-	rc.res.Data["data_directory"] = rc.dataDir
 	if st.HasData && st.SystemID == upID && st.StandbyFile {
 		rc.res.Msg = fmt.Sprintf("%s already holds a standby of %s (system identifier %s)", rc.dataDir, m.UpstreamHost, upID)
 		return rc.res, nil

@@ -143,7 +143,7 @@ func TestBadInputs(t *testing.T) {
 		{name: "role: malformed defaults", files: map[string]string{"play.yaml": "- hosts: all\n  roles: [r]\n", "roles/r/tasks/main.yaml": first, "roles/r/defaults/main.yaml": "a: [1\n"},
 			code: 4, want: []string{"roles/r/defaults/main.yaml:", "invalid YAML"}},
 		{name: "role: invalid name", files: map[string]string{"play.yaml": "- hosts: all\n  roles: [\"../etc\"]\n"}, code: 4, want: []string{"play.yaml:2:11", `invalid role name "../etc"`}},
-		{name: "role command: unknown role", args: []string{"role", "nosuchrole", "-i", "{inv}"}, code: 4, want: []string{`role "nosuchrole" not found`, "roles found: barman, cluster,"}, noPos: true},
+		{name: "role command: unknown role", args: []string{"role", "nosuchrole", "-i", "{inv}"}, code: 4, want: []string{`role "nosuchrole" not found`, "roles found: barman, barman_check, cluster,"}, noPos: true},
 		{name: "role command: misspelt role", args: []string{"role", "sync_standbi", "-i", "{inv}"}, code: 4, want: []string{`role "sync_standbi" not found`, `did you mean "sync_standby"?`}, noPos: true},
 
 		// Templates.
