@@ -328,10 +328,25 @@ func TestModules(t *testing.T) {
 		if res := read("SELECT 1 AS a; SELECT nosuch", nil); !res.Failed || !strings.Contains(res.Msg, `column "nosuch" does not exist`) || res.RC != 3 {
 			t.Errorf("failing read: %+v", res)
 		}
+		// One session serves every database: \connect, not a second psql.
+		if v := row(c.run("pg_query", map[string]any{"query": "SELECT current_database() AS db", "db": "repmgr", "readonly": true}, false)); v["db"] != "repmgr" {
+			t.Errorf("a read in database repmgr ran in %v", v["db"])
+		}
+		if v := row(read("SELECT current_database() AS db, (SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pgplay') AS n", nil)); v["db"] != "postgres" || v["n"] != "1" {
+			t.Errorf("a read in postgres after one in repmgr: %v, want database postgres and 1 pgplay session", v)
+		}
+		// A read in a database that does not exist fails as psql says.
+		if res := c.run("pg_query", map[string]any{"query": "SELECT 1", "db": "nosuchdb", "readonly": true}, false); !res.Failed || !strings.Contains(res.Msg, `database "nosuchdb" does not exist`) {
+			t.Errorf("a read in a missing database: %+v", res)
+		}
+		if v := row(read("SELECT current_database() AS db", nil)); v["db"] != "postgres" {
+			t.Errorf("the read after a failed \\connect: %v", v)
+		}
 		// A restarted server: the next read reconnects.
+		before := row(read(pidQuery, nil))
 		h.run("node1", "systemctl", "restart", "postgresql@15-main")
-		if again := row(read(pidQuery, nil)); again["pid"] == first["pid"] {
-			t.Errorf("after a restart the read came from the old backend %v", first["pid"])
+		if again := row(read(pidQuery, nil)); again["pid"] == before["pid"] {
+			t.Errorf("after a restart the read came from the old backend %v", before["pid"])
 		}
 	})
 

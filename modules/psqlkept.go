@@ -16,12 +16,15 @@ import (
 // ~0.06-0.13 s of host time per read, most of what a converged run of a
 // pg_* task costs. A read-only script therefore runs in a psql session
 // the Target keeps for the run (transport.Keeper), one per host, user
-// and psql command line, when the Target can keep one. The session is
+// and server (its psql command line but the database), when the Target
+// can keep one. The session is
 // psql as for a one-shot run, without ON_ERROR_STOP and without -f, so it
 // reads its standard input as it comes. Each script runs as
 //
-//	\set pgplay_kept_failed 0
+//	[\connect DB]
+//	\unset pgplay_kept_failed
 //	BEGIN READ ONLY;
+//	SELECT CASE WHEN <read only, in DB> THEN 0 ELSE 1 END AS pgplay_kept_failed \gset
 //	STATEMENT 1
 //	\if :ERROR \set pgplay_kept_failed 1 \endif   (one per line)
 //	...
@@ -33,6 +36,11 @@ import (
 // so that nothing a script does outlives it: SET and set_config are undone
 // by the ROLLBACK, its variables are unset. What it printed up to the
 // markers is its output, exactly what a one-shot psql would have printed.
+//
+// One session serves every database of the server: it starts connected to
+// postgres, and a script for another database is preceded by \connect
+// (a new backend, not a new psql). A connection string (a server
+// elsewhere) gets a session of its own.
 //
 // Only what is safe to run so is run so (keptScript): SQL whose first
 // word is not transaction control or session state (BEGIN, COMMIT,
@@ -162,7 +170,14 @@ func (p psqlRun) runKept(ctx context.Context, t transport.Target) (res transport
 	if !safe {
 		return res, false
 	}
-	k, fresh, err := kp.Take(ctx, asUserCmd("postgres", psqlSessionArgv(p.Conn, p.Terse), nil, psqlEnv))
+	// One session per host serves every database of a server: it starts
+	// on postgres and \connect switches (a backend start, not a psql
+	// start). A conninfo (another server) has its own session.
+	conn, db := p.Conn, p.Conn.database()
+	if !strings.Contains(db, "=") {
+		conn.DB = "postgres"
+	}
+	k, fresh, err := kp.Take(ctx, asUserCmd("postgres", psqlSessionArgv(conn, p.Terse), nil, psqlEnv))
 	if err != nil {
 		return res, false
 	}
@@ -172,7 +187,21 @@ func (p psqlRun) runKept(ctx context.Context, t transport.Target) (res transport
 		kp.Discard(k)
 		return res, false
 	}
-	out, errOut, err := psqlSessionScript(k, script, vars)
+	if fresh {
+		k.Note = conn.database()
+	}
+	connect := ""
+	if k.Note != db {
+		// A failed \connect leaves psql without a connection: the
+		// script's statements fail, and the session is discarded.
+		connect = `\connect ` + psqlVarValue(db) + "\n"
+		k.Note = db
+	}
+	checkDB := db
+	if strings.Contains(db, "=") {
+		checkDB = ""
+	}
+	out, errOut, err := psqlSessionScript(k, connect, checkDB, script, vars)
 	if err != nil {
 		kp.Discard(k)
 		return res, false
@@ -204,12 +233,22 @@ func psqlSessionReady(k *transport.Kept) bool {
 var errKeptFailed = errors.New("the script failed in the kept psql session")
 
 // psqlSessionScript runs script (from keptScript) in the session k (see
-// the top of this file) and returns what it printed on standard output
+// the top of this file), after connect (a \connect line, or ""), in the
+// database db ("": not checked, a connection string's), and returns what it printed on standard output
 // and standard error.
-func psqlSessionScript(k *transport.Kept, script string, vars []string) ([]byte, []byte, error) {
+func psqlSessionScript(k *transport.Kept, connect, db, script string, vars []string) ([]byte, []byte, error) {
 	marker := randomMarker()
 	var b strings.Builder
-	b.WriteString("\\set pgplay_kept_failed 0\nBEGIN READ ONLY;\n")
+	b.WriteString(connect)
+	// pgplay_kept_failed is 0 only when the server answered that this
+	// transaction is read-only, in db: not when psql has no connection
+	// (a failed \connect), which does not set ERROR.
+	cond := "current_setting('transaction_read_only') = 'on'"
+	if db != "" {
+		cond += " AND current_database() = " + sqlLiteral(db)
+	}
+	b.WriteString("\\unset pgplay_kept_failed\nBEGIN READ ONLY;\n")
+	fmt.Fprintf(&b, "SELECT CASE WHEN %s THEN 0 ELSE 1 END AS pgplay_kept_failed \\gset\n", cond)
 	b.WriteString(script)
 	b.WriteString("ROLLBACK;\n")
 	fmt.Fprintf(&b, "\\echo %s :pgplay_kept_failed\n", marker)

@@ -45,6 +45,9 @@ type Kept struct {
 	// Err is the command's standard error, without what the login
 	// printed before the command started.
 	Err *bufio.Reader
+	// Note is the caller's to keep what it knows of the command's state
+	// between uses (a psql session's database); "" when it started.
+	Note string
 
 	key    string
 	become string
