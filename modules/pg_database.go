@@ -77,6 +77,10 @@ func normEncoding(s string) string {
 
 // Run brings the database to the wanted state.
 func (m *PGDatabase) Run(ctx context.Context, t transport.Target, env *Env) (*Result, error) {
+	// This read runs in the host's kept psql session (psqlkept.go) when
+	// there is one, and moves it to m's connection database: it is not
+	// left in the database a DROP or a TEMPLATE copy below needs free of
+	// sessions.
 	rows, err := pgRows(ctx, t, m.PGConn,
 		"SELECT datname, pg_get_userbyid(datdba) AS owner, pg_encoding_to_char(encoding) AS encoding FROM pg_database WHERE datname = "+sqlLiteral(m.Name)+";\n")
 	if err != nil {

@@ -182,8 +182,8 @@ func (p psqlRun) runKept(ctx context.Context, t transport.Target) (res transport
 		return res, false
 	}
 	stop := k.Watch(ctx)
-	defer stop()
 	if fresh && !psqlSessionReady(k) {
+		stop()
 		kp.Discard(k)
 		return res, false
 	}
@@ -202,6 +202,7 @@ func (p psqlRun) runKept(ctx context.Context, t transport.Target) (res transport
 		checkDB = ""
 	}
 	out, errOut, err := psqlSessionScript(k, connect, checkDB, script, vars)
+	stop() // before Put: the watch must not end the session for its next user
 	if err != nil {
 		kp.Discard(k)
 		return res, false
