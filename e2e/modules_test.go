@@ -253,6 +253,9 @@ func TestModules(t *testing.T) {
 		prepare(t, c)
 		c.converge("service", map[string]any{"name": "postgresql@15-main", "state": "started"})
 		c.refused("pg_cluster", map[string]any{"port": 5433}, "exists on port 5432")
+		if d := c.ok("pg_status", map[string]any{"data_dir": "/var/lib/postgresql/15/main"}).Data; d["status"] != "online" || d["running"] != true || d["in_recovery"] != false {
+			t.Errorf("pg_status on the running primary: %v", d)
+		}
 
 		c.converge("pg_user", map[string]any{"name": "repmgr", "password": modRepmgrPassword, "superuser": true, "replication": true})
 		c.converge("pg_database", map[string]any{"name": "repmgr", "owner": "repmgr"})
@@ -358,6 +361,9 @@ func TestModules(t *testing.T) {
 		s.refused("repmgr", map[string]any{"action": "standby_clone", "upstream_host": addr("node1")}, "force: true")
 		s.converge("repmgr", clone)
 		s.converge("service", map[string]any{"name": "postgresql@15-main", "state": "started"})
+		if d := s.ok("pg_status", map[string]any{"data_dir": "/var/lib/postgresql/15/main"}).Data; d["status"] != "online,recovery" || d["in_recovery"] != true {
+			t.Errorf("pg_status on the running standby: %v", d)
+		}
 		s.converge("repmgr", map[string]any{"action": "standby_register", "upstream_node_id": 1})
 		s.ok("repmgr", clone) // a running clone of the upstream is ok, not refused
 		// Once it streams from the upstream, the upstream is not asked.

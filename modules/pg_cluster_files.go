@@ -86,6 +86,12 @@ func postmasterRuns(ctx context.Context, t transport.Target, data string, entrie
 	if !slices.Contains(entries, "postmaster.pid") {
 		return false, true
 	}
+	return postmasterLive(ctx, t, data)
+}
+
+// postmasterLive reports whether data/postmaster.pid names a live
+// postgres process, as pg_lsclusters tests it (ok false: it cannot tell).
+func postmasterLive(ctx context.Context, t transport.Target, data string) (running, ok bool) {
 	b, err := t.ReadFile(ctx, path.Join(data, "postmaster.pid"))
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, true // removed since the listing: stopped

@@ -155,3 +155,40 @@ func TestParsePGConf(t *testing.T) {
 		}
 	}
 }
+
+// pg_status answers as the shell it replaces (and pg_lsclusters' status
+// column) from the files alone, without a program on the host.
+func TestPGStatus(t *testing.T) {
+	h := debianCluster()
+	status := func() map[string]any {
+		t.Helper()
+		res := runOn(t, newModule(t, "pg_status", map[string]any{"data_dir": "/var/lib/postgresql/15/main"}), h)
+		if res.Failed || res.Changed {
+			t.Fatalf("pg_status: %+v", res)
+		}
+		if q := h.log("query"); len(q) != 0 {
+			t.Fatalf("ran %v; want no program on the host", q[0].cmdline())
+		}
+		return res.Data
+	}
+	want := func(what string, running, recovery bool, s string) {
+		t.Helper()
+		if d := status(); d["running"] != running || d["in_recovery"] != recovery || d["status"] != s {
+			t.Errorf("%s: %v, want running %v, in_recovery %v, status %s", what, d, running, recovery, s)
+		}
+	}
+	want("running standby", true, true, "online,recovery")
+	delete(h.files, "/var/lib/postgresql/15/main/standby.signal")
+	want("running primary", true, false, "online")
+	h.file("/var/lib/postgresql/15/main/recovery.signal", "", 0o600, "postgres")
+	want("running, recovery.signal", true, true, "online,recovery")
+	h.file("/proc/4242/cmdline", "/bin/bash\x00", 0o444, "root")
+	want("the PID is another program's", false, false, "down")
+	delete(h.files, "/proc/4242/cmdline")
+	want("stale PID file", false, false, "down")
+	delete(h.files, "/var/lib/postgresql/15/main/postmaster.pid")
+	want("no PID file (a stopped standby is down too)", false, false, "down")
+	if _, err := decodeModule("pg_status", map[string]any{"data_dir": "main"}); err == nil || !strings.Contains(err.Error(), "not an absolute path") {
+		t.Errorf("a relative data_dir: %v", err)
+	}
+}
