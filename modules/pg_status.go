@@ -20,6 +20,15 @@ func init() {
 - name: a standby runs
   assert:
     that: [.pg.running, .pg.in_recovery]`,
+			`- name: read the cluster's state
+  pg_status:
+    data_dir: "{{ .pg_data_dir }}"
+  register: pg_status
+- name: start PostgreSQL where it does not run
+  service:
+    name: postgresql@15-main
+    state: started
+  when: not .pg_status.running`,
 		},
 		New: func() Module { return &PGStatus{} },
 	})
