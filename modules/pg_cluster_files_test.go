@@ -188,6 +188,18 @@ func TestPGStatus(t *testing.T) {
 	want("stale PID file", false, false, "down")
 	delete(h.files, "/var/lib/postgresql/15/main/postmaster.pid")
 	want("no PID file (a stopped standby is down too)", false, false, "down")
+	files := func(what string, initialized, standby bool) {
+		t.Helper()
+		if d := status(); d["initialized"] != initialized || d["standby_signal"] != standby {
+			t.Errorf("%s: %v, want initialized %v, standby_signal %v", what, d, initialized, standby)
+		}
+	}
+	files("a stopped former primary", true, false)
+	h.file("/var/lib/postgresql/15/main/standby.signal", "", 0o600, "postgres")
+	files("a stopped standby", true, true)
+	delete(h.files, "/var/lib/postgresql/15/main/PG_VERSION")
+	delete(h.files, "/var/lib/postgresql/15/main/standby.signal")
+	files("no cluster (no PG_VERSION)", false, false)
 	if _, err := decodeModule("pg_status", map[string]any{"data_dir": "main"}); err == nil || !strings.Contains(err.Error(), "not an absolute path") {
 		t.Errorf("a relative data_dir: %v", err)
 	}

@@ -10,7 +10,7 @@ import (
 func init() {
 	Register(Spec{
 		Name:    "pg_status",
-		Returns: "running: the PID in the data directory's postmaster.pid is a live postgres process\nin_recovery: running, and standby.signal or recovery.signal is in the data directory\nstatus: down, online or online,recovery (pg_lsclusters' status column)",
+		Returns: "running: the PID in the data directory's postmaster.pid is a live postgres process\nin_recovery: running, and standby.signal or recovery.signal is in the data directory\nstatus: down, online or online,recovery (pg_lsclusters' status column)\ninitialized: the data directory holds PG_VERSION (initdb ran)\nstandby_signal: standby.signal is in the data directory (running or not: a stopped standby has it)",
 		Purpose: "Read whether the PostgreSQL server of a data directory runs, and in recovery, from its files (never changes anything).",
 		Examples: []string{
 			`- name: read whether PostgreSQL runs
@@ -40,6 +40,8 @@ func init() {
 // session: a few SFTP round trips, no program on the host (pg_lsclusters
 // is Perl, ~0.15 s of host CPU; a shell doing the same, ~0.05 s per host
 // and task). Anything it cannot read counts as down, as in that shell.
+// It also says whether initdb ran (PG_VERSION) and whether standby.signal
+// is there, which tell a stopped standby from a stopped primary.
 type PGStatus struct {
 	DataDir string `arg:"data_dir,required" aliases:"pgdata" doc:"the cluster's data directory"`
 }
@@ -54,20 +56,36 @@ func (m *PGStatus) Validate() error {
 
 // Run reads the state.
 func (m *PGStatus) Run(ctx context.Context, t transport.Target, env *Env) (*Result, error) {
-	res := &Result{Data: map[string]any{"running": false, "in_recovery": false, "status": "down"}}
+	res := &Result{Data: map[string]any{"running": false, "in_recovery": false, "status": "down", "standby_signal": false}}
+	exists := func(name string) (bool, error) {
+		st, err := t.Stat(ctx, path.Join(m.DataDir, name))
+		if err != nil {
+			return false, err
+		}
+		return st.Exists, nil
+	}
+	initialized, err := exists("PG_VERSION")
+	if err != nil {
+		return nil, err
+	}
+	res.Data["initialized"] = initialized
+	standby, err := exists("standby.signal")
+	if err != nil {
+		return nil, err
+	}
+	res.Data["standby_signal"] = standby
 	if running, ok := postmasterLive(ctx, t, m.DataDir); !running || !ok {
 		return res, nil
 	}
 	res.Data["running"], res.Data["status"] = true, "online"
-	for _, f := range []string{"standby.signal", "recovery.signal"} {
-		st, err := t.Stat(ctx, path.Join(m.DataDir, f))
-		if err != nil {
+	recovery := standby
+	if !recovery {
+		if recovery, err = exists("recovery.signal"); err != nil {
 			return nil, err
 		}
-		if st.Exists {
-			res.Data["in_recovery"], res.Data["status"] = true, "online,recovery"
-			break
-		}
+	}
+	if recovery {
+		res.Data["in_recovery"], res.Data["status"] = true, "online,recovery"
 	}
 	return res, nil
 }
