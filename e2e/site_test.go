@@ -549,6 +549,33 @@ func TestSite(t *testing.T) {
 		}
 	})
 
+	t.Run("StartedBarmanCheckSeesAFailure", func(t *testing.T) {
+		// pg_receivewal stopped just before a run, with barman cron
+		// kept from starting it again meanwhile (its cron file moved
+		// aside; cron rescans /etc/cron.d when the directory changes):
+		// the check started at the run's beginning finds it, and the
+		// barman role starts it at once. (Without the cron file moved,
+		// this failed 2 of 5 times: something started receive-wal
+		// between the kill and the check.)
+		h.run("backup1", "mv", "/etc/cron.d/barman", "/root/pgplay-test-barman.cron")
+		t.Cleanup(func() { h.run("backup1", "mv", "/root/pgplay-test-barman.cron", "/etc/cron.d/barman") })
+		h.run("backup1", "sh", "-c", `pid=$(pgrep -u barman -f 'pg_receivewal .*--directory=/var/lib/barman/pgplay/streaming'); [ -n "$pid" ] && kill -KILL $pid`)
+		// barman's receive-wal (Python) exits after its pg_receivewal:
+		// until then barman check still counts it as running.
+		eventually(t, 20*time.Second, "barman's receive-wal stopped", func() (bool, string) {
+			out, rc := h.try("backup1", "pgrep", "-u", "barman", "-af", "receive-?wal")
+			return rc != 0, out
+		})
+		r := site(t, labInv)
+		r.requireOK(t, "site.yaml with pg_receivewal stopped")
+		if got := r.changes(); strings.Join(got, "\n") != "barman : WAL streaming runs (barman cron starts receive-wal) [backup1]" {
+			t.Errorf("changes %v, want receive-wal started", got)
+		}
+		if !barmanCheckStarted(t, h, r) {
+			t.Errorf("the run did not use the started check")
+		}
+	})
+
 	t.Run("CheckOnConvergedClusterChangesNothing", func(t *testing.T) {
 		r := site(t, labInv, "--check")
 		r.requireOK(t, "--check on the converged cluster")

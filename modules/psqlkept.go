@@ -174,7 +174,8 @@ func (p psqlRun) runKept(ctx context.Context, t transport.Target) (res transport
 	// on postgres and \connect switches (a backend start, not a psql
 	// start). A conninfo (another server) has its own session.
 	conn, db := p.Conn, p.Conn.database()
-	if !strings.Contains(db, "=") {
+	conninfo := strings.Contains(db, "=")
+	if !conninfo {
 		conn.DB = "postgres"
 	}
 	k, fresh, err := kp.Take(ctx, asUserCmd("postgres", psqlSessionArgv(conn, p.Terse), nil, psqlEnv))
@@ -198,7 +199,7 @@ func (p psqlRun) runKept(ctx context.Context, t transport.Target) (res transport
 		k.Note = db
 	}
 	checkDB := db
-	if strings.Contains(db, "=") {
+	if conninfo {
 		checkDB = ""
 	}
 	out, errOut, err := psqlSessionScript(k, connect, checkDB, script, vars)
