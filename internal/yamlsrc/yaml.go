@@ -157,7 +157,16 @@ type Pair struct {
 // Pairs returns the entries of mapping node n in order, with merge keys
 // (<<: *anchor) expanded (explicit keys win) and duplicate keys rejected.
 func Pairs(file string, n *yaml.Node) ([]Pair, error) {
+	return pairs(file, n, map[*yaml.Node]bool{})
+}
+
+// pairs is Pairs; expanding holds the mappings whose merge keys are being
+// expanded, so that a mapping merged into itself (&m {<<: *m}) is an
+// error, not an endless recursion.
+func pairs(file string, n *yaml.Node, expanding map[*yaml.Node]bool) ([]Pair, error) {
 	n = Deref(n)
+	expanding[n] = true
+	defer delete(expanding, n)
 	var out []Pair
 	seen := map[string]*yaml.Node{}
 	var merges []*yaml.Node
@@ -200,7 +209,11 @@ func Pairs(file string, n *yaml.Node) ([]Pair, error) {
 			if s.Kind != yaml.MappingNode {
 				return nil, ErrAt(file, s, "a merge key takes an alias of a mapping: <<: *defaults", "<< must merge a mapping")
 			}
-			ps, err := Pairs(file, s)
+			if expanding[s] {
+				return nil, ErrAt(file, m, "merge another mapping, not the one the merge key is in",
+					"<< merges a mapping into itself (its anchor is used inside it)")
+			}
+			ps, err := pairs(file, s, expanding)
 			if err != nil {
 				return nil, err
 			}
