@@ -56,7 +56,7 @@ func (m *PGStatus) Validate() error {
 
 // Run reads the state.
 func (m *PGStatus) Run(ctx context.Context, t transport.Target, env *Env) (*Result, error) {
-	res := &Result{Data: map[string]any{"running": false, "in_recovery": false, "status": "down", "standby_signal": false}}
+	res := &Result{Data: map[string]any{"running": false, "in_recovery": false, "status": "down", "initialized": true, "standby_signal": false}}
 	exists := func(name string) (bool, error) {
 		st, err := t.Stat(ctx, path.Join(m.DataDir, name))
 		if err != nil {
@@ -64,17 +64,19 @@ func (m *PGStatus) Run(ctx context.Context, t transport.Target, env *Env) (*Resu
 		}
 		return st.Exists, nil
 	}
-	initialized, err := exists("PG_VERSION")
-	if err != nil {
-		return nil, err
-	}
-	res.Data["initialized"] = initialized
 	standby, err := exists("standby.signal")
 	if err != nil {
 		return nil, err
 	}
 	res.Data["standby_signal"] = standby
 	if running, ok := postmasterLive(ctx, t, m.DataDir); !running || !ok {
+		// (a running server's data directory is initialized: asked only
+		// of a stopped one)
+		initialized, err := exists("PG_VERSION")
+		if err != nil {
+			return nil, err
+		}
+		res.Data["initialized"] = initialized
 		return res, nil
 	}
 	res.Data["running"], res.Data["status"] = true, "online"
